@@ -1,0 +1,12 @@
+//! wasmbot: runs mluvii chatbot logic as sandboxed WebAssembly components.
+//!
+//! The path of one event: a webhook body is parsed by [`mluvii::parse_webhook`], run through
+//! the tenant's [`runtime::Plugin`] by [`runtime::Runtime::handle`], and the bot's activities
+//! come back as [`mluvii::SendActivity`] bodies for mluvii's Send API.
+
+#![deny(missing_docs)]
+
+pub mod capabilities;
+pub mod cli;
+pub mod mluvii;
+pub mod runtime;

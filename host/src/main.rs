@@ -1,0 +1,5 @@
+//! The `wasmbot` binary.
+
+fn main() -> std::process::ExitCode {
+    wasmbot::cli::main()
+}

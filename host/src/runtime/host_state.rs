@@ -1,0 +1,116 @@
+//! What one `Store` holds while a bot handles one event.
+
+use std::sync::Arc;
+
+use wasmtime::ResourceLimiter;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use crate::capabilities::log::{BotLog, LogLevel};
+use crate::runtime::tenant::TenantEnv;
+
+/// Most bytes of stdout (and, separately, stderr) kept per event.
+const OUTPUT_CAPACITY: usize = 1024 * 1024;
+
+/// The store data of one bot instance: a closed WASI context (no files, environment or
+/// sockets; clocks and random allowed), the tenant's capabilities, and the collected logs.
+pub struct HostState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    /// The memory cap of this instance.
+    pub memory: MemoryCap,
+    /// The tenant the instance works for.
+    pub tenant: Arc<TenantEnv>,
+    /// The session of the event being handled.
+    pub session_id: i64,
+    /// Lines logged so far.
+    pub log: BotLog,
+    stdout: MemoryOutputPipe,
+    stderr: MemoryOutputPipe,
+}
+
+impl HostState {
+    /// A fresh state for one event of `session_id`.
+    pub fn new(tenant: Arc<TenantEnv>, session_id: i64) -> Self {
+        let stdout = MemoryOutputPipe::new(OUTPUT_CAPACITY);
+        let stderr = MemoryOutputPipe::new(OUTPUT_CAPACITY);
+        let wasi = WasiCtx::builder()
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        let memory = MemoryCap {
+            max_bytes: tenant.limits.max_memory_bytes,
+            exceeded: false,
+        };
+        Self {
+            wasi,
+            table: ResourceTable::new(),
+            memory,
+            tenant,
+            session_id,
+            log: BotLog::default(),
+            stdout,
+            stderr,
+        }
+    }
+
+    /// Moves what the bot wrote to stdout (as info) and stderr (as warnings) into the log.
+    pub fn drain_output(&mut self) {
+        let (tenant, session) = (self.tenant.id.clone(), self.session_id);
+        let out = self.stdout.contents();
+        self.log
+            .record_output(&tenant, session, LogLevel::Info, &out);
+        let err = self.stderr.contents();
+        self.log
+            .record_output(&tenant, session, LogLevel::Warn, &err);
+    }
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// Caps a bot's linear memory; growing past the cap traps, and is remembered so the failure
+/// can be reported as "out of memory" rather than a bare trap.
+#[derive(Debug)]
+pub struct MemoryCap {
+    max_bytes: usize,
+    /// Whether the bot tried to grow past the cap.
+    pub exceeded: bool,
+}
+
+impl ResourceLimiter for MemoryCap {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.max_bytes {
+            self.exceeded = true;
+            wasmtime::bail!("memory limit of {} bytes reached", self.max_bytes);
+        }
+        Ok(maximum.is_none_or(|max| desired <= max))
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(maximum.is_none_or(|max| desired <= max))
+    }
+}
+
+/// The `types` interface has no functions; the linker still asks for its (empty) host trait.
+impl crate::runtime::bindings::types::Host for HostState {}

@@ -1,0 +1,222 @@
+//! Running one event through a plugin: a fresh `Store`, the deadline and memory cap, the call,
+//! and the conversion of what the bot returned into Send API bodies.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use wasmtime::component::{HasSelf, Linker};
+use wasmtime::{Engine, Store, Trap};
+
+use super::bindings::{Bot, types::Context as BotContext};
+use super::convert_activity::activity_to_wire;
+use super::convert_event::event_to_wit;
+use super::engine::{EngineSettings, build_engine, ticks_for};
+use super::host_state::HostState;
+use super::plugin::{Plugin, PluginError};
+use super::tenant::TenantEnv;
+use crate::capabilities::log::BotLogLine;
+use crate::mluvii::{SendActivity, WebhookEvent};
+
+/// Why a bot produced nothing for an event. The host reports it; other tenants and other
+/// sessions are unaffected.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum BotError {
+    /// No instance could be made (pool exhausted, start-up trap).
+    #[error("could not instantiate the bot: {0}")]
+    Instantiate(String),
+    /// The bot ran past its time limit and was interrupted.
+    #[error("the bot ran longer than its limit of {0:?} and was stopped")]
+    Timeout(Duration),
+    /// The bot tried to grow its memory past its cap.
+    #[error("the bot exceeded its memory limit of {0} bytes")]
+    OutOfMemory(usize),
+    /// The bot trapped (a Rust panic, `unreachable`, an out-of-bounds access, …).
+    #[error("the bot trapped: {0}")]
+    Trap(String),
+    /// The bot returned an error of its own.
+    #[error("the bot returned an error: {0}")]
+    Refused(String),
+    /// The bot returned an activity the host cannot send.
+    #[error("the bot's activity #{index} is invalid: {reason}")]
+    InvalidActivity {
+        /// Position in the returned list.
+        index: usize,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl BotError {
+    /// A short label for metrics and logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            BotError::Instantiate(_) => "instantiate",
+            BotError::Timeout(_) => "timeout",
+            BotError::OutOfMemory(_) => "out_of_memory",
+            BotError::Trap(_) => "trap",
+            BotError::Refused(_) => "refused",
+            BotError::InvalidActivity { .. } => "invalid_activity",
+        }
+    }
+}
+
+/// What one event's run produced.
+#[derive(Debug)]
+pub struct BotRun {
+    /// The Send API bodies, in the bot's order, or why there are none.
+    pub result: Result<Vec<SendActivity>, BotError>,
+    /// What the bot logged (including stdout and stderr).
+    pub logs: Vec<BotLogLine>,
+    /// Lines over the per-event limit.
+    pub dropped_logs: usize,
+    /// Wall-clock time from instantiation to the call's return.
+    pub duration: Duration,
+}
+
+/// The wasmtime engine and linker shared by every tenant's plugins.
+#[derive(Clone)]
+pub struct Runtime {
+    engine: Engine,
+    linker: Arc<Linker<HostState>>,
+}
+
+/// Language and channel of a session, remembered from the events that carry them.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct SessionFacts {
+    language: Option<String>,
+    channel: Option<String>,
+}
+
+impl Runtime {
+    /// An engine with `settings`, and a linker offering WASI p2 (closed) and the contract's
+    /// imports.
+    pub fn new(settings: &EngineSettings) -> anyhow::Result<Self> {
+        let engine = build_engine(settings)?;
+        let mut linker = Linker::<HostState>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        Bot::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state)?;
+        Ok(Self {
+            engine,
+            linker: Arc::new(linker),
+        })
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Compiles and validates a plugin.
+    pub fn load(&self, bytes: &[u8]) -> Result<Plugin, PluginError> {
+        Plugin::load(&self.engine, &self.linker, bytes)
+    }
+
+    /// Runs `event` through `plugin` for `tenant`, blocking the calling thread (the server
+    /// calls it from a blocking task).
+    pub fn handle(&self, plugin: &Plugin, tenant: &Arc<TenantEnv>, event: &WebhookEvent) -> BotRun {
+        let started = Instant::now();
+        let context = self.context_for(tenant, event);
+        let mut store = Store::new(
+            &self.engine,
+            HostState::new(tenant.clone(), event.session_id),
+        );
+        store.limiter(|state| &mut state.memory);
+        store.set_epoch_deadline(ticks_for(tenant.limits.timeout));
+        store.epoch_deadline_trap();
+        let result = self.call(plugin, &mut store, &context, event);
+        let duration = started.elapsed();
+        let state = store.data_mut();
+        state.drain_output();
+        let result = result.map_err(|e| classify(e, state, tenant));
+        let (logs, dropped_logs) = std::mem::take(&mut state.log).into_lines();
+        BotRun {
+            result,
+            logs,
+            dropped_logs,
+            duration,
+        }
+    }
+
+    fn call(
+        &self,
+        plugin: &Plugin,
+        store: &mut Store<HostState>,
+        context: &BotContext,
+        event: &WebhookEvent,
+    ) -> Result<Vec<SendActivity>, CallFailure> {
+        let bot = plugin
+            .pre
+            .instantiate(&mut *store)
+            .map_err(CallFailure::Instantiate)?;
+        let wit_event = event_to_wit(&event.activity);
+        let returned = bot
+            .wasmbot_bot_handler()
+            .call_handle(&mut *store, context, &wit_event)
+            .map_err(CallFailure::Trap)?
+            .map_err(|e| CallFailure::Bot(BotError::Refused(e)))?;
+        returned
+            .into_iter()
+            .enumerate()
+            .map(|(index, activity)| {
+                activity_to_wire(event.session_id, activity)
+                    .map_err(|reason| CallFailure::Bot(BotError::InvalidActivity { index, reason }))
+            })
+            .collect()
+    }
+
+    /// The context passed with the event; language and channel are remembered per session,
+    /// since only some activities carry them.
+    fn context_for(&self, tenant: &TenantEnv, event: &WebhookEvent) -> BotContext {
+        let scope = format!("\u{1}host/{}", tenant.id);
+        let key = format!("session/{}/facts", event.session_id);
+        let mut facts: SessionFacts = tenant
+            .state
+            .get(&scope, &key)
+            .ok()
+            .flatten()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or_default();
+        let fresh = event.language.is_some() && event.language != facts.language
+            || event.source.is_some() && event.source != facts.channel;
+        if fresh {
+            facts.language = event.language.clone().or(facts.language);
+            facts.channel = event.source.clone().or(facts.channel);
+            let bytes = serde_json::to_vec(&facts).expect("facts serialize");
+            if let Err(e) = tenant.state.set(&scope, &key, &bytes) {
+                tracing::warn!(tenant = %tenant.id, error = %e, "could not remember session facts");
+            }
+        }
+        BotContext {
+            tenant: tenant.id.clone(),
+            session_id: event.session_id,
+            language: facts.language,
+            channel: facts.channel,
+        }
+    }
+}
+
+enum CallFailure {
+    Instantiate(wasmtime::Error),
+    Trap(wasmtime::Error),
+    Bot(BotError),
+}
+
+fn classify(failure: CallFailure, state: &HostState, tenant: &TenantEnv) -> BotError {
+    match failure {
+        CallFailure::Bot(e) => e,
+        CallFailure::Instantiate(e) if !state.memory.exceeded => {
+            BotError::Instantiate(format!("{e:#}"))
+        }
+        CallFailure::Instantiate(_) | CallFailure::Trap(_) if state.memory.exceeded => {
+            BotError::OutOfMemory(tenant.limits.max_memory_bytes)
+        }
+        CallFailure::Instantiate(e) | CallFailure::Trap(e) => {
+            if e.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
+                BotError::Timeout(tenant.limits.timeout)
+            } else {
+                BotError::Trap(format!("{e:#}"))
+            }
+        }
+    }
+}

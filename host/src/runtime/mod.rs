@@ -1,0 +1,19 @@
+//! The wasmtime side: engine, the contract's bindings, store state, limits, and the
+//! translation between mluvii wire types and the contract's types.
+
+pub mod bindings;
+mod convert_activity;
+mod convert_event;
+pub mod engine;
+pub mod host_state;
+mod invoke;
+pub mod plugin;
+pub mod tenant;
+
+#[cfg(test)]
+mod convert_tests;
+
+pub use engine::EngineSettings;
+pub use invoke::{BotError, BotRun, Runtime};
+pub use plugin::{Plugin, PluginError, PluginInfo};
+pub use tenant::{Limits, TenantEnv};

@@ -1,0 +1,119 @@
+//! A loaded plugin: a compiled component checked against the world, ready to instantiate.
+
+use std::time::{Duration, Instant};
+
+use wasmtime::Engine;
+use wasmtime::component::{Component, Linker, types::ComponentItem};
+
+use super::bindings::{BotPre, HANDLER_EXPORT, WORLD};
+use super::host_state::HostState;
+
+/// Why a plugin was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum PluginError {
+    /// The bytes are not a WebAssembly component.
+    #[error("not a WebAssembly component: {0}")]
+    NotAComponent(String),
+    /// The component does not export the handler.
+    #[error(
+        "plugin does not implement {WORLD}: it lacks the export `{HANDLER_EXPORT}` (its exports: {found})"
+    )]
+    MissingExport {
+        /// What it exports instead.
+        found: String,
+    },
+    /// The component needs an import the host does not offer, or its export has another shape.
+    #[error("plugin does not fit {WORLD}: {0}")]
+    Mismatch(String),
+}
+
+/// A compiled, validated plugin.
+#[derive(Clone)]
+pub struct Plugin {
+    pub(crate) pre: BotPre<HostState>,
+    info: PluginInfo,
+}
+
+/// Facts about a loaded plugin.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PluginInfo {
+    /// The world it implements.
+    pub world: &'static str,
+    /// Size of the component file.
+    pub size_bytes: usize,
+    /// Time Cranelift took to compile it.
+    pub compile_time: Duration,
+    /// What it imports (interfaces of WASI and of the contract).
+    pub imports: Vec<String>,
+}
+
+impl Plugin {
+    /// Compiles `bytes` and checks them against the world.
+    pub fn load(
+        engine: &Engine,
+        linker: &Linker<HostState>,
+        bytes: &[u8],
+    ) -> Result<Self, PluginError> {
+        if !is_component_binary(bytes) {
+            return Err(PluginError::NotAComponent(describe_non_component(bytes)));
+        }
+        let started = Instant::now();
+        let component = Component::new(engine, bytes)
+            .map_err(|e| PluginError::NotAComponent(format!("{e:#}")))?;
+        let compile_time = started.elapsed();
+        let ty = component.component_type();
+        let exports: Vec<String> = ty
+            .exports(engine)
+            .map(|(name, _)| name.to_owned())
+            .collect();
+        let has_handler = ty.exports(engine).any(|(name, item)| {
+            name == HANDLER_EXPORT && matches!(item.ty, ComponentItem::ComponentInstance(_))
+        });
+        if !has_handler {
+            return Err(PluginError::MissingExport {
+                found: if exports.is_empty() {
+                    "none".into()
+                } else {
+                    exports.join(", ")
+                },
+            });
+        }
+        let imports = ty
+            .imports(engine)
+            .map(|(name, _)| name.to_owned())
+            .collect();
+        let instance_pre = linker
+            .instantiate_pre(&component)
+            .map_err(|e| PluginError::Mismatch(format!("{e:#}")))?;
+        let pre = BotPre::new(instance_pre).map_err(|e| PluginError::Mismatch(format!("{e:#}")))?;
+        Ok(Self {
+            pre,
+            info: PluginInfo {
+                world: WORLD,
+                size_bytes: bytes.len(),
+                compile_time,
+                imports,
+            },
+        })
+    }
+
+    /// Facts about the plugin.
+    pub fn info(&self) -> &PluginInfo {
+        &self.info
+    }
+}
+
+/// Component binaries start with the wasm magic and layer 1 (core modules have layer 0).
+fn is_component_binary(bytes: &[u8]) -> bool {
+    bytes.len() >= 8 && bytes[..4] == *b"\0asm" && bytes[6..8] == [1, 0]
+}
+
+fn describe_non_component(bytes: &[u8]) -> String {
+    if bytes.len() >= 8 && bytes[..4] == *b"\0asm" {
+        "it is a core WebAssembly module; build a component (wasm32-wasip2, or wrap the module with `wasm-tools component new`)".into()
+    } else if bytes.is_empty() {
+        "the file is empty".into()
+    } else {
+        "the file does not start with the WebAssembly magic bytes".into()
+    }
+}

@@ -1,0 +1,37 @@
+//! What a tenant's bot instances share: its id, settings, state store and limits.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::capabilities::config::Settings;
+use crate::capabilities::state::StateStore;
+
+/// Per-tenant limits on one event's run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Wall-clock time the bot may run for one event before it is interrupted.
+    pub timeout: Duration,
+    /// Largest linear memory the bot may grow to.
+    pub max_memory_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(5),
+            max_memory_bytes: 64 << 20,
+        }
+    }
+}
+
+/// A tenant as the runtime sees it.
+pub struct TenantEnv {
+    /// The tenant id (state scope, log attribution).
+    pub id: String,
+    /// What the `config` import returns.
+    pub settings: Settings,
+    /// What the `state` import reads and writes.
+    pub state: Arc<dyn StateStore>,
+    /// Time and memory limits.
+    pub limits: Limits,
+}
