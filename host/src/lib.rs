@@ -8,5 +8,6 @@
 
 pub mod capabilities;
 pub mod cli;
+pub mod config;
 pub mod mluvii;
 pub mod runtime;

@@ -1,1 +1,100 @@
-//! tests
+//! Shared helpers of the end-to-end tests: the built plugins, a runtime shared by the tests of
+//! one binary, and ways to run events through a bot.
+
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
+use serde_json::Value;
+use wasmbot::capabilities::config::Settings;
+use wasmbot::capabilities::state::{SqliteStateStore, StateStore};
+use wasmbot::mluvii::{Webhook, WebhookEvent, parse_webhook};
+use wasmbot::runtime::{BotRun, EngineSettings, Limits, Plugin, Runtime, TenantEnv};
+
+/// Paths of the plugins built by this crate's build script.
+pub mod plugins {
+    include!(concat!(env!("OUT_DIR"), "/plugins.rs"));
+}
+
+/// One runtime per test binary (engines are costly, and the pooling allocator reserves
+/// address space per engine).
+pub fn runtime() -> &'static Runtime {
+    static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| Runtime::new(&EngineSettings::default()).expect("engine"))
+}
+
+/// Loads a built plugin into the shared runtime.
+pub fn load(path: &str) -> Plugin {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    runtime()
+        .load(&bytes)
+        .unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// A tenant with its own in-memory state and the given settings.
+pub fn tenant(id: &str, settings: Value, limits: Limits) -> Arc<TenantEnv> {
+    tenant_with_store(
+        id,
+        settings,
+        limits,
+        Arc::new(SqliteStateStore::in_memory().unwrap()),
+    )
+}
+
+/// A tenant on a given state store.
+pub fn tenant_with_store(
+    id: &str,
+    settings: Value,
+    limits: Limits,
+    state: Arc<dyn StateStore>,
+) -> Arc<TenantEnv> {
+    Arc::new(TenantEnv {
+        id: id.to_owned(),
+        settings: Settings::from_json(settings).unwrap(),
+        state,
+        limits,
+    })
+}
+
+/// Parses a webhook body that must be a session event.
+pub fn event(body: Value) -> WebhookEvent {
+    match parse_webhook(body.to_string().as_bytes()) {
+        Ok(Webhook::Event(event)) => event,
+        other => panic!("{body}: {other:?}"),
+    }
+}
+
+/// A `Text` webhook of `session`.
+pub fn text(session: i64, text: &str) -> WebhookEvent {
+    event(serde_json::json!({"activity": "Text", "sessionId": session, "text": text}))
+}
+
+/// Runs one event; the activities as Send API JSON, or the bot's error.
+pub fn run(plugin: &Plugin, tenant: &Arc<TenantEnv>, event: &WebhookEvent) -> BotRun {
+    runtime().handle(plugin, tenant, event)
+}
+
+/// Runs one event that must succeed and returns the Send API bodies.
+pub fn bodies(plugin: &Plugin, tenant: &Arc<TenantEnv>, event: &WebhookEvent) -> Vec<Value> {
+    match run(plugin, tenant, event).result {
+        Ok(activities) => activities.iter().map(|a| a.to_json()).collect(),
+        Err(e) => panic!("the bot failed: {e}"),
+    }
+}
+
+/// The `wasmbot` binary of this build (built by `cargo test --workspace`).
+pub fn wasmbot_bin() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
+    let bin = profile_dir.join(format!("wasmbot{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.exists(),
+        "{} is missing: run the suite with `cargo test --workspace`",
+        bin.display()
+    );
+    bin
+}
+
+/// A mluvii fixture file of `fixtures/mluvii/`.
+pub fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/mluvii")).join(name)
+}

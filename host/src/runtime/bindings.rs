@@ -8,8 +8,8 @@ wasmtime::component::bindgen!({
     path: "../wit",
 });
 
-pub use exports::wasmbot::bot::handler;
-pub use wasmbot::bot::types;
+pub use self::exports::wasmbot::bot::handler;
+pub use self::wasmbot::bot::types;
 
 /// The contract's package and version, as `wasmbot check` prints it.
 pub const WORLD: &str = "wasmbot:bot/bot@0.1.0";

@@ -1,0 +1,319 @@
+//! `wasmbot.toml`: parsed strictly (an unknown key is an error naming it), with secrets read
+//! from the environment or from files, never from the file itself.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use serde::Deserialize;
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// Server-wide settings.
+    #[serde(default)]
+    pub server: ServerConfig,
+    /// The tenants (`[[tenant]]` tables).
+    #[serde(default, rename = "tenant")]
+    pub tenants: Vec<TenantConfig>,
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// Directory of the embedded database and caches.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// Environment variable holding the admin token (admin API).
+    #[serde(default)]
+    pub admin_token_env: Option<String>,
+    /// Largest accepted webhook body, in bytes.
+    #[serde(default = "default_max_body_bytes")]
+    pub max_body_bytes: usize,
+    /// Bot runs in flight at once, across all tenants.
+    #[serde(default = "default_max_concurrent_runs")]
+    pub max_concurrent_runs: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: default_listen(),
+            data_dir: default_data_dir(),
+            admin_token_env: None,
+            max_body_bytes: default_max_body_bytes(),
+            max_concurrent_runs: default_max_concurrent_runs(),
+        }
+    }
+}
+
+fn default_listen() -> SocketAddr {
+    "127.0.0.1:8080".parse().expect("a valid address")
+}
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("data")
+}
+fn default_max_body_bytes() -> usize {
+    256 * 1024
+}
+fn default_max_concurrent_runs() -> usize {
+    32
+}
+
+/// One `[[tenant]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantConfig {
+    /// Tenant id: the webhook path is `/webhook/{id}`.
+    pub id: String,
+    /// The bot component.
+    pub plugin: PathBuf,
+    /// Environment variable holding the webhook token.
+    #[serde(default)]
+    pub webhook_token_env: Option<String>,
+    /// File holding the webhook token (alternative to the variable).
+    #[serde(default)]
+    pub webhook_token_file: Option<PathBuf>,
+    /// What the bot's `config` import returns.
+    #[serde(default)]
+    pub settings: toml::Table,
+    /// Limits of one event's run.
+    #[serde(default)]
+    pub limits: LimitsConfig,
+    /// Where and how to reach mluvii.
+    pub mluvii: MluviiConfig,
+}
+
+/// `[tenant.limits]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Time one event may run, in milliseconds.
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Memory the bot may grow to, in MiB.
+    #[serde(default = "default_memory_mib")]
+    pub max_memory_mib: usize,
+    /// Bot runs of this tenant in flight at once.
+    #[serde(default = "default_tenant_concurrency")]
+    pub max_concurrent_runs: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            timeout_ms: default_timeout_ms(),
+            max_memory_mib: default_memory_mib(),
+            max_concurrent_runs: default_tenant_concurrency(),
+        }
+    }
+}
+
+fn default_timeout_ms() -> u64 {
+    5_000
+}
+fn default_memory_mib() -> usize {
+    64
+}
+fn default_tenant_concurrency() -> usize {
+    8
+}
+
+impl LimitsConfig {
+    /// As the runtime takes them.
+    pub fn runtime_limits(&self) -> crate::runtime::Limits {
+        crate::runtime::Limits {
+            timeout: Duration::from_millis(self.timeout_ms),
+            max_memory_bytes: self.max_memory_mib << 20,
+        }
+    }
+}
+
+/// `[tenant.mluvii]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MluviiConfig {
+    /// `https://app.mluvii.com`, or an on-premise host.
+    pub base_url: String,
+    /// The chatbot's id in mluvii.
+    pub chatbot_id: i64,
+    /// The API key's user name (OAuth client id).
+    pub client_id: String,
+    /// Environment variable holding the API key's password.
+    #[serde(default)]
+    pub client_secret_env: Option<String>,
+    /// File holding the API key's password.
+    #[serde(default)]
+    pub client_secret_file: Option<PathBuf>,
+}
+
+/// A secret: printed as `***`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The value, for use (never for logging).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// Reads a secret from the named variable or file; `what` names it in errors.
+pub fn resolve_secret(
+    what: &str,
+    env: Option<&str>,
+    file: Option<&Path>,
+) -> anyhow::Result<Secret> {
+    match (env, file) {
+        (Some(_), Some(_)) => bail!("{what}: set either the _env or the _file key, not both"),
+        (Some(var), None) => match std::env::var(var) {
+            Ok(value) if !value.trim().is_empty() => Ok(Secret(value.trim().to_owned())),
+            Ok(_) => bail!("{what}: environment variable {var} is empty"),
+            Err(_) => bail!("{what}: environment variable {var} is not set"),
+        },
+        (None, Some(path)) => {
+            let value = std::fs::read_to_string(path)
+                .with_context(|| format!("{what}: reading {}", path.display()))?;
+            if value.trim().is_empty() {
+                bail!("{what}: {} is empty", path.display());
+            }
+            Ok(Secret(value.trim().to_owned()))
+        }
+        (None, None) => bail!("{what}: no _env or _file key names where the secret is"),
+    }
+}
+
+impl ConfigFile {
+    /// Parses `text`, checking tenant ids.
+    pub fn parse(text: &str) -> anyhow::Result<Self> {
+        let config: ConfigFile = toml::from_str(text).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut seen = std::collections::HashSet::new();
+        for tenant in &config.tenants {
+            let valid = !tenant.id.is_empty()
+                && tenant.id.len() <= 64
+                && tenant
+                    .id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            if !valid {
+                bail!(
+                    "tenant id {:?} must be 1–64 characters of a-z, A-Z, 0-9, '-' and '_'",
+                    tenant.id
+                );
+            }
+            if !seen.insert(tenant.id.as_str()) {
+                bail!("tenant id {:?} appears twice", tenant.id);
+            }
+        }
+        Ok(config)
+    }
+
+    /// Reads and parses the file at `path`; relative plugin paths are taken relative to it.
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let mut config =
+            Self::parse(&text).with_context(|| format!("{} is not valid", path.display()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        for tenant in &mut config.tenants {
+            if tenant.plugin.is_relative() {
+                tenant.plugin = base.join(&tenant.plugin);
+            }
+        }
+        if config.server.data_dir.is_relative() {
+            config.server.data_dir = base.join(&config.server.data_dir);
+        }
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = r#"
+        [server]
+        listen = "127.0.0.1:0"
+        data_dir = "data"
+        admin_token_env = "WASMBOT_ADMIN_TOKEN"
+
+        [[tenant]]
+        id = "acme"
+        plugin = "bots/acme.wasm"
+        webhook_token_env = "ACME_WEBHOOK_TOKEN"
+        settings = { greeting = "Hello", topics = ["Sales"] }
+        [tenant.limits]
+        timeout_ms = 1000
+        [tenant.mluvii]
+        base_url = "https://app.mluvii.com"
+        chatbot_id = 166
+        client_id = "abc"
+        client_secret_env = "ACME_MLUVII_SECRET"
+    "#;
+
+    #[test]
+    fn the_documented_example_parses() {
+        let config = ConfigFile::parse(EXAMPLE).unwrap();
+        let acme = &config.tenants[0];
+        assert_eq!(acme.id, "acme");
+        assert_eq!(acme.mluvii.chatbot_id, 166);
+        assert_eq!(acme.limits.timeout_ms, 1000);
+        assert_eq!(acme.limits.max_memory_mib, 64);
+        assert_eq!(acme.settings["greeting"].as_str(), Some("Hello"));
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let err = ConfigFile::parse(&EXAMPLE.replace("chatbot_id", "chatbot")).unwrap_err();
+        assert!(err.to_string().contains("unknown field `chatbot`"), "{err}");
+        let err = ConfigFile::parse("[server]\nlisten_on = \"x\"").unwrap_err();
+        assert!(
+            err.to_string().contains("unknown field `listen_on`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn bad_tenant_ids_are_refused() {
+        let err = ConfigFile::parse(&EXAMPLE.replace("\"acme\"", "\"ac/me\"")).unwrap_err();
+        assert!(err.to_string().contains("ac/me"), "{err}");
+    }
+
+    #[test]
+    fn secrets_come_from_files_or_variables_and_are_not_printed() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("secret");
+        std::fs::write(&file, "s3cret\n").unwrap();
+        let secret = resolve_secret("acme", None, Some(&file)).unwrap();
+        assert_eq!(secret.expose(), "s3cret");
+        assert_eq!(format!("{secret:?}"), "***");
+        let err = resolve_secret(
+            "tenant acme webhook token",
+            Some("WASMBOT_TEST_SURELY_UNSET"),
+            None,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "tenant acme webhook token: environment variable WASMBOT_TEST_SURELY_UNSET is not set"
+        );
+    }
+}
