@@ -9,5 +9,9 @@
 pub mod capabilities;
 pub mod cli;
 pub mod config;
+pub mod delivery;
+pub mod metrics;
 pub mod mluvii;
 pub mod runtime;
+pub mod server;
+pub mod simulator;

@@ -10,6 +10,8 @@ use wasmbot::capabilities::state::{SqliteStateStore, StateStore};
 use wasmbot::mluvii::{Webhook, WebhookEvent, parse_webhook};
 use wasmbot::runtime::{BotRun, EngineSettings, Limits, Plugin, Runtime, TenantEnv};
 
+pub mod server;
+
 /// Paths of the plugins built by this crate's build script.
 pub mod plugins {
     include!(concat!(env!("OUT_DIR"), "/plugins.rs"));

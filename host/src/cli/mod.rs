@@ -2,6 +2,7 @@
 
 mod check;
 mod run;
+mod serve;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -40,6 +41,8 @@ pub enum Command {
     /// Runs webhook events through a plugin offline and prints the Send API bodies it
     /// produces, one JSON object per line.
     Run(run::RunArgs),
+    /// Receives mluvii webhooks for the configured tenants and delivers their bots' activities.
+    Serve(serve::ServeArgs),
 }
 
 /// Parses the command line, sets up logging and runs the command.
@@ -49,6 +52,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Check { plugin } => check::check(&plugin),
         Command::Run(args) => run::run(&args),
+        Command::Serve(args) => serve::serve(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

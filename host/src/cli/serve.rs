@@ -1,0 +1,60 @@
+//! `wasmbot serve --config wasmbot.toml`.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+
+use crate::config::ConfigFile;
+use crate::delivery::RetryPolicy;
+use crate::server::{run, setup::build_state};
+
+/// Arguments of `wasmbot serve`.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// The configuration file.
+    #[arg(long, short, default_value = "wasmbot.toml", env = "WASMBOT_CONFIG")]
+    pub config: PathBuf,
+    /// Listen here instead of `server.listen`.
+    #[arg(long)]
+    pub listen: Option<std::net::SocketAddr>,
+}
+
+/// Serves until SIGINT or SIGTERM, then finishes accepted events and exits.
+pub fn serve(args: &ServeArgs) -> anyhow::Result<()> {
+    let config = ConfigFile::load(&args.config)?;
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async {
+        let state = build_state(&config, RetryPolicy::default())?;
+        let address = args.listen.unwrap_or(config.server.listen);
+        let listener = tokio::net::TcpListener::bind(address)
+            .await
+            .with_context(|| format!("listening on {address}"))?;
+        tracing::info!(address = %listener.local_addr()?, tenants = config.tenants.len(), "wasmbot serving");
+        run(listener, state, shutdown_signal()).await?;
+        tracing::info!("stopped");
+        Ok(())
+    })
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutdown requested: no new webhooks; finishing accepted events");
+}
