@@ -10,6 +10,7 @@ pub mod capabilities;
 pub mod cli;
 pub mod config;
 pub mod delivery;
+pub mod dev;
 pub mod metrics;
 pub mod mluvii;
 pub mod runtime;

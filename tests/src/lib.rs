@@ -11,6 +11,7 @@ use wasmbot::mluvii::{Webhook, WebhookEvent, parse_webhook};
 use wasmbot::runtime::{BotRun, EngineSettings, Limits, Plugin, Runtime, TenantEnv};
 
 pub mod server;
+pub mod webdriver;
 
 /// Paths of the plugins built by this crate's build script.
 pub mod plugins {

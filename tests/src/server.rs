@@ -1,19 +1,14 @@
-//! A real wasmbot server and a mluvii simulator, both on loopback ports chosen by the OS.
+//! A real wasmbot server and the mluvii simulator on loopback ports chosen by the OS, started
+//! the way `wasmbot dev` starts them.
 
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
-use wasmbot::config::ConfigFile;
 use wasmbot::delivery::RetryPolicy;
+use wasmbot::dev::{DevBot, DevOptions, DevServer, start};
 use wasmbot::mluvii::inbound::AvailableGroup;
-use wasmbot::server::{AppState, run, setup::build_state};
-use wasmbot::simulator::{Simulator, SimulatorConfig, WebhookTarget};
-
-/// The webhook token every test tenant uses.
-pub const WEBHOOK_TOKEN: &str = "test-webhook-token";
-const CLIENT_SECRET: &str = "test-client-secret";
+use wasmbot::server::AppState;
+use wasmbot::simulator::Simulator;
 
 /// A running server + simulator pair.
 pub struct Harness {
@@ -21,22 +16,25 @@ pub struct Harness {
     pub sim: Simulator,
     /// `http://127.0.0.1:PORT` of wasmbot.
     pub host_url: String,
+    /// `http://127.0.0.1:PORT` of the simulator (its `/` is the chat page).
+    pub sim_url: String,
     /// The server's state (metrics, dispatcher).
     pub state: AppState,
+    /// The tenants' webhook token.
+    pub token: String,
     /// An HTTP client for the test's own requests.
     pub http: reqwest::Client,
-    shutdown: Option<oneshot::Sender<()>>,
-    server: Option<JoinHandle<std::io::Result<()>>>,
+    dev: DevServer,
     _dir: tempfile::TempDir,
 }
 
-/// One tenant of a harness: id, plugin path, settings (TOML inline table text).
+/// One tenant of a harness; tenant `i` is chatbot `100 + i`.
 pub struct TestTenant<'a> {
-    /// Tenant id; its chatbot id is its position + 100.
+    /// Tenant id.
     pub id: &'a str,
     /// Component path.
     pub plugin: &'a str,
-    /// e.g. `{ greeting = "Hi" }`.
+    /// TOML inline table, e.g. `{ greeting = "Hi" }`.
     pub settings: &'a str,
 }
 
@@ -53,81 +51,66 @@ pub fn group(id: i32, state: &str) -> AvailableGroup {
 }
 
 impl Harness {
-    /// Starts the simulator, then wasmbot with `tenants`, tokens living `token_lifetime`.
+    /// Starts the simulator and wasmbot with `tenants`, tokens living `token_lifetime`.
     pub async fn start(tenants: &[TestTenant<'_>], token_lifetime: Duration) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let sim = Simulator::new(SimulatorConfig {
-            client_id: "test-client".into(),
-            client_secret: CLIENT_SECRET.into(),
+        let bots = tenants
+            .iter()
+            .map(|t| DevBot {
+                id: t.id.to_owned(),
+                plugin: t.plugin.into(),
+                settings: toml::from_str(&format!("s = {}", t.settings))
+                    .map(|mut table: toml::Table| match table.remove("s") {
+                        Some(toml::Value::Table(settings)) => settings,
+                        _ => panic!("settings must be an inline table"),
+                    })
+                    .unwrap(),
+            })
+            .collect();
+        let dev = start(DevOptions {
+            bots,
+            host_listen: "127.0.0.1:0".parse().unwrap(),
+            simulator_listen: "127.0.0.1:0".parse().unwrap(),
+            data_dir: dir.path().join("data"),
             token_lifetime,
-            groups: vec![group(7299, "ONLINE")],
-        });
-        let sim_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let sim_url = format!("http://{}", sim_listener.local_addr().unwrap());
-        let router = sim.router();
-        tokio::spawn(async move { axum_serve(sim_listener, router).await });
-
-        std::fs::write(dir.path().join("webhook-token"), WEBHOOK_TOKEN).unwrap();
-        std::fs::write(dir.path().join("client-secret"), CLIENT_SECRET).unwrap();
-        let mut toml = String::from("[server]\ndata_dir = \"data\"\n");
-        for (i, t) in tenants.iter().enumerate() {
-            toml += &format!(
-                "[[tenant]]\nid = \"{}\"\nplugin = {:?}\nwebhook_token_file = \"webhook-token\"\nsettings = {}\n\
-                 [tenant.limits]\ntimeout_ms = 2000\n\
-                 [tenant.mluvii]\nbase_url = \"{sim_url}\"\nchatbot_id = {}\nclient_id = \"test-client\"\nclient_secret_file = \"client-secret\"\n",
-                t.id,
-                t.plugin,
-                t.settings,
-                100 + i
-            );
-        }
-        let config_path = dir.path().join("wasmbot.toml");
-        std::fs::write(&config_path, toml).unwrap();
-        let config = ConfigFile::load(&config_path).unwrap();
-        // Secret files are relative to the working directory; make them absolute here.
-        let mut config = config;
-        for t in &mut config.tenants {
-            t.webhook_token_file = Some(dir.path().join("webhook-token"));
-            t.mluvii.client_secret_file = Some(dir.path().join("client-secret"));
-        }
-        let retry = RetryPolicy {
-            attempts: 5,
-            first_backoff: Duration::from_millis(20),
-            max_backoff: Duration::from_millis(200),
-        };
-        let state = build_state(&config, retry).unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let host_url = format!("http://{}", listener.local_addr().unwrap());
-        for (i, t) in tenants.iter().enumerate() {
-            sim.connect_chatbot(
-                100 + i as i64,
-                WebhookTarget {
-                    url: format!("{host_url}/webhook/{}?access_token={WEBHOOK_TOKEN}", t.id),
-                },
-            );
-        }
-        let (tx, rx) = oneshot::channel();
-        let server = tokio::spawn(run(listener, state.clone(), async {
-            let _ = rx.await;
-        }));
+            retry: RetryPolicy {
+                attempts: 5,
+                first_backoff: Duration::from_millis(20),
+                max_backoff: Duration::from_millis(200),
+            },
+        })
+        .await
+        .unwrap();
+        dev.simulator.set_groups(vec![group(7299, "ONLINE")]);
         Self {
-            sim,
-            host_url,
-            state,
+            sim: dev.simulator.clone(),
+            host_url: dev.host_url.clone(),
+            sim_url: dev.simulator_url.clone(),
+            state: dev.state.clone(),
+            token: dev.webhook_token.clone(),
             http: reqwest::Client::new(),
-            shutdown: Some(tx),
-            server: Some(server),
+            dev,
             _dir: dir,
         }
     }
 
+    /// The webhook URL of `tenant` with the token in the query.
+    pub fn webhook_url(&self, tenant: &str) -> String {
+        format!(
+            "{}/webhook/{tenant}?access_token={}",
+            self.host_url, self.token
+        )
+    }
+
     /// POSTs a webhook body to `tenant` with the right token in the query.
     pub async fn post(&self, tenant: &str, body: &Value) -> (u16, String) {
-        let url = format!(
-            "{}/webhook/{tenant}?access_token={WEBHOOK_TOKEN}",
-            self.host_url
-        );
-        let response = self.http.post(url).json(body).send().await.unwrap();
+        let response = self
+            .http
+            .post(self.webhook_url(tenant))
+            .json(body)
+            .send()
+            .await
+            .unwrap();
         (response.status().as_u16(), response.text().await.unwrap())
     }
 
@@ -149,12 +132,7 @@ impl Harness {
     }
 
     /// Asks the server to shut down and waits until it has finished accepted events.
-    pub async fn stop(mut self) {
-        let _ = self.shutdown.take().unwrap().send(());
-        self.server.take().unwrap().await.unwrap().unwrap();
+    pub async fn stop(self) {
+        self.dev.stop().await.unwrap();
     }
-}
-
-async fn axum_serve(listener: tokio::net::TcpListener, router: axum::Router) {
-    axum::serve(listener, router).await.unwrap();
 }

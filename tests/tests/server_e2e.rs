@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use wasmbot_tests::plugins;
-use wasmbot_tests::server::{Harness, TestTenant, WEBHOOK_TOKEN, group};
+use wasmbot_tests::server::{Harness, TestTenant, group};
 
 fn echo() -> TestTenant<'static> {
     TestTenant {
@@ -82,7 +82,7 @@ async fn bad_requests_get_4xx_with_a_reason() {
             (r.status().as_u16(), r.text().await.unwrap())
         }
     };
-    let ok_query = format!("?access_token={WEBHOOK_TOKEN}");
+    let ok_query = format!("?access_token={}", h.token);
     let body = text(1, "x").to_string();
     assert_eq!(post(url("nobody", &ok_query), body.clone()).await.0, 404);
     assert_eq!(
@@ -117,7 +117,7 @@ async fn bad_requests_get_4xx_with_a_reason() {
     let bearer = h
         .http
         .post(url("acme", ""))
-        .bearer_auth(WEBHOOK_TOKEN)
+        .bearer_auth(&h.token)
         .json(&text(2, "b"))
         .send()
         .await
@@ -126,7 +126,7 @@ async fn bad_requests_get_4xx_with_a_reason() {
     let basic = h
         .http
         .post(url("acme", ""))
-        .basic_auth("mluvii", Some(WEBHOOK_TOKEN))
+        .basic_auth("mluvii", Some(&h.token))
         .json(&text(2, "c"))
         .send()
         .await
@@ -182,10 +182,7 @@ async fn per_session_order_holds_for_200_concurrent_events_of_20_sessions() {
     let h = Harness::start(&[echo()], Duration::from_secs(3600)).await;
     let mut posters = Vec::new();
     for session in 0..20i64 {
-        let (http, url) = (
-            h.http.clone(),
-            format!("{}/webhook/acme?access_token={WEBHOOK_TOKEN}", h.host_url),
-        );
+        let (http, url) = (h.http.clone(), h.webhook_url("acme"));
         posters.push(tokio::spawn(async move {
             for i in 0..10 {
                 let r = http

@@ -1,6 +1,7 @@
 //! The `wasmbot` command line.
 
 mod check;
+mod dev;
 mod run;
 mod serve;
 
@@ -41,6 +42,8 @@ pub enum Command {
     /// Runs webhook events through a plugin offline and prints the Send API bodies it
     /// produces, one JSON object per line.
     Run(run::RunArgs),
+    /// Runs the example bots with a local mluvii simulator and a chat page to try them.
+    Dev(dev::DevArgs),
     /// Receives mluvii webhooks for the configured tenants and delivers their bots' activities.
     Serve(serve::ServeArgs),
 }
@@ -53,6 +56,7 @@ pub fn main() -> ExitCode {
         Command::Check { plugin } => check::check(&plugin),
         Command::Run(args) => run::run(&args),
         Command::Serve(args) => serve::serve(&args),
+        Command::Dev(args) => dev::dev(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

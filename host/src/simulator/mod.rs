@@ -3,6 +3,7 @@
 //! delivered through the host's webhook, as mluvii does. Used by the end-to-end tests and by
 //! `wasmbot dev`.
 
+mod chat;
 mod responses;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -57,6 +58,8 @@ struct Recorded {
 pub struct WebhookTarget {
     /// e.g. `http://127.0.0.1:8080/webhook/demo?access_token=…`
     pub url: String,
+    /// A name for the chat page (the tenant id).
+    pub name: String,
 }
 
 /// The simulator's shared state; clone freely.
@@ -132,6 +135,7 @@ impl Simulator {
                 "/sim/sessions/{session_id}/activities",
                 get(session_activities),
             )
+            .merge(chat::routes())
             .with_state(self.clone())
     }
 

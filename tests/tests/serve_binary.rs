@@ -1,0 +1,176 @@
+//! The `wasmbot serve` binary: configuration file, secrets from the environment, a webhook
+//! through to the Send API, and SIGTERM that finishes accepted events before exiting.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use wasmbot::simulator::{Simulator, SimulatorConfig, WebhookTarget};
+use wasmbot_tests::{plugins, wasmbot_bin};
+
+fn config(dir: &std::path::Path, sim_url: &str) -> std::path::PathBuf {
+    let path = dir.join("wasmbot.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"
+[server]
+listen = "127.0.0.1:0"
+data_dir = "data"
+
+[[tenant]]
+id = "acme"
+plugin = {plugin:?}
+webhook_token_env = "ACME_WEBHOOK_TOKEN"
+settings = {{ greeting = "Hello from serve" }}
+
+[tenant.mluvii]
+base_url = "{sim_url}"
+chatbot_id = 166
+client_id = "client"
+client_secret_env = "ACME_MLUVII_SECRET"
+"#,
+            plugin = plugins::ECHO
+        ),
+    )
+    .unwrap();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_delivers_and_finishes_accepted_events_on_sigterm() {
+    let sim = Simulator::new(SimulatorConfig {
+        client_id: "client".into(),
+        client_secret: "mluvii-secret".into(),
+        token_lifetime: Duration::from_secs(3600),
+        groups: vec![],
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sim_url = format!("http://{}", listener.local_addr().unwrap());
+    let router = sim.router();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(wasmbot_bin())
+        .args(["--log-format", "json", "serve", "--config"])
+        .arg(config(dir.path(), &sim_url))
+        .env("ACME_WEBHOOK_TOKEN", "hook-token")
+        .env("ACME_MLUVII_SECRET", "mluvii-secret")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let address = loop {
+        let line = lines.next().expect("serve exited early").unwrap();
+        let log: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
+        assert!(
+            !line.contains("hook-token") && !line.contains("mluvii-secret"),
+            "secret logged: {line}"
+        );
+        if log["fields"]["message"] == "wasmbot serving" {
+            break log["fields"]["address"].as_str().unwrap().to_owned();
+        }
+    };
+    let logs = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>());
+    let host = format!("http://{address}");
+    sim.connect_chatbot(
+        166,
+        WebhookTarget {
+            url: format!("{host}/webhook/acme?access_token=hook-token"),
+            name: "acme".into(),
+        },
+    );
+    let http = reqwest::Client::new();
+    assert_eq!(
+        http.get(format!("{host}/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        200
+    );
+
+    // Slow delivery with failures so events are in flight when SIGTERM arrives.
+    sim.inject_faults([503, 503, 503]);
+    for i in 0..3 {
+        let body = json!({"activity": "Text", "sessionId": 42, "text": format!("m{i}")});
+        let r = http
+            .post(format!("{host}/webhook/acme?access_token=hook-token"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+    }
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(exit.success(), "{exit:?}");
+    let texts: Vec<Value> = sim
+        .session_bodies(42)
+        .iter()
+        .map(|b| b["text"].clone())
+        .collect();
+    assert_eq!(
+        texts,
+        vec![
+            json!("You said: m0"),
+            json!("You said: m1"),
+            json!("You said: m2")
+        ]
+    );
+    let logs = logs.join().unwrap();
+    assert!(
+        logs.iter().any(|l| l.contains("shutdown requested")),
+        "{logs:?}"
+    );
+    assert!(
+        logs.iter()
+            .all(|l| !l.contains("hook-token") && !l.contains("mluvii-secret"))
+    );
+}
+
+#[test]
+fn a_missing_secret_stops_start_up_naming_the_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(wasmbot_bin())
+        .args(["serve", "--config"])
+        .arg(config(dir.path(), "http://127.0.0.1:9"))
+        .env("ACME_WEBHOOK_TOKEN", "hook-token")
+        .env_remove("ACME_MLUVII_SECRET")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "tenant acme mluvii client secret: environment variable ACME_MLUVII_SECRET is not set"
+        ),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn an_unknown_config_key_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = config(dir.path(), "http://127.0.0.1:9");
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("chatbot_id", "chatbotid");
+    std::fs::write(&path, text).unwrap();
+    let out = Command::new(wasmbot_bin())
+        .args(["serve", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("unknown field `chatbotid`"), "{stderr}");
+}
