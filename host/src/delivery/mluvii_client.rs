@@ -93,7 +93,7 @@ pub struct MluviiClient {
     endpoint: MluviiEndpoint,
     retry: RetryPolicy,
     token: tokio::sync::Mutex<Option<CachedToken>>,
-    pacing: Mutex<HashMap<i64, VecDeque<Instant>>>,
+    pacing: Mutex<HashMap<i64, VecDeque<tokio::time::Instant>>>,
 }
 
 enum Attempt {
@@ -246,7 +246,7 @@ impl MluviiClient {
         loop {
             let wait = {
                 let mut pacing = self.pacing.lock().unwrap_or_else(|p| p.into_inner());
-                let now = Instant::now();
+                let now = tokio::time::Instant::now();
                 pacing.retain(|_, sent| sent.back().is_some_and(|t| now - *t < RATE_WINDOW));
                 let sent = pacing.entry(session).or_default();
                 while sent.front().is_some_and(|t| now - *t >= RATE_WINDOW) {
@@ -260,5 +260,51 @@ impl MluviiClient {
             };
             tokio::time::sleep(wait).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client() -> MluviiClient {
+        MluviiClient::new(
+            reqwest::Client::new(),
+            MluviiEndpoint {
+                base_url: "http://127.0.0.1:9".into(),
+                chatbot_id: 1,
+                client_id: "c".into(),
+                client_secret: Secret::new("s"),
+            },
+            RetryPolicy::default(),
+        )
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_session_gets_at_most_120_requests_a_minute_and_the_rest_wait() {
+        let client = client();
+        let start = tokio::time::Instant::now();
+        for _ in 0..RATE_LIMIT {
+            client.pace(7).await;
+        }
+        assert_eq!(start.elapsed(), Duration::ZERO, "the first 120 go at once");
+        client.pace(8).await;
+        assert_eq!(
+            start.elapsed(),
+            Duration::ZERO,
+            "another session is not held back"
+        );
+        client.pace(7).await;
+        assert_eq!(
+            start.elapsed(),
+            RATE_WINDOW,
+            "the 121st waits for the window"
+        );
+        for _ in 0..RATE_LIMIT - 1 {
+            client.pace(7).await;
+        }
+        assert_eq!(start.elapsed(), RATE_WINDOW);
+        client.pace(7).await;
+        assert_eq!(start.elapsed(), RATE_WINDOW * 2);
     }
 }
