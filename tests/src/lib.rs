@@ -91,7 +91,7 @@ pub fn wasmbot_bin() -> PathBuf {
     let bin = profile_dir.join(format!("wasmbot{}", std::env::consts::EXE_SUFFIX));
     assert!(
         bin.exists(),
-        "{} is missing: run the suite with `cargo test --workspace`",
+        "{} is missing: run the suite with `cargo test --workspace` (it builds the binary)",
         bin.display()
     );
     bin

@@ -1,0 +1,10 @@
+//! The end-to-end tests, in one test binary (one link of the host instead of one per file).
+
+mod chat_page_browser;
+mod echo_bot;
+mod every_plugin_is_tested;
+mod misbehaving_bots;
+mod refused_plugins;
+mod serve_binary;
+mod server_e2e;
+mod support_bot;
