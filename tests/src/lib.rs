@@ -101,3 +101,8 @@ pub fn wasmbot_bin() -> PathBuf {
 pub fn fixture(name: &str) -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/mluvii")).join(name)
 }
+
+/// The status of a `GET url`.
+pub async fn get_status(http: &reqwest::Client, url: &str) -> u16 {
+    http.get(url).send().await.unwrap().status().as_u16()
+}

@@ -146,7 +146,6 @@ impl Dispatcher {
         };
         for activity in activities {
             let started = Instant::now();
-            let name = activity.name();
             let result = tenant.client.send(&activity).await;
             self.metrics
                 .outbound_seconds
@@ -160,7 +159,7 @@ impl Dispatcher {
                         .inc();
                 }
                 Err(error) => {
-                    tracing::error!(activity = %name, %error, "delivering an activity failed");
+                    tracing::error!(activity = %activity.name(), %error, "delivering an activity failed");
                     self.metrics
                         .activities_failed
                         .get_or_create(&metrics::tenant(id))

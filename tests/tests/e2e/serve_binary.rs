@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use wasmbot::simulator::{Simulator, SimulatorConfig, WebhookTarget};
-use wasmbot_tests::{plugins, wasmbot_bin};
+use wasmbot_tests::{get_status, plugins, wasmbot_bin};
 
 fn config(dir: &std::path::Path, sim_url: &str) -> std::path::PathBuf {
     let path = dir.join("wasmbot.toml");
@@ -82,15 +82,7 @@ async fn serve_delivers_and_finishes_accepted_events_on_sigterm() {
         },
     );
     let http = reqwest::Client::new();
-    assert_eq!(
-        http.get(format!("{host}/readyz"))
-            .send()
-            .await
-            .unwrap()
-            .status()
-            .as_u16(),
-        200
-    );
+    assert_eq!(get_status(&http, &format!("{host}/readyz")).await, 200);
 
     // Slow delivery with failures so events are in flight when SIGTERM arrives.
     sim.inject_faults([503, 503, 503]);

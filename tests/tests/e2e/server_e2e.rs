@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use wasmbot_tests::plugins;
 use wasmbot_tests::server::{Harness, TestTenant, group};
+use wasmbot_tests::{get_status, plugins};
 
 fn echo() -> TestTenant<'static> {
     TestTenant {
@@ -132,16 +132,7 @@ async fn bad_requests_get_4xx_with_a_reason() {
         .await
         .unwrap();
     assert_eq!(basic.status().as_u16(), 200);
-    assert_eq!(
-        h.http
-            .get(url("acme", ""))
-            .send()
-            .await
-            .unwrap()
-            .status()
-            .as_u16(),
-        200
-    );
+    assert_eq!(get_status(&h.http, &url("acme", "")).await, 200);
     h.wait_for_bodies(2, 2).await;
     let metrics = h
         .http
@@ -165,13 +156,7 @@ async fn bad_requests_get_4xx_with_a_reason() {
         "{metrics}"
     );
     assert_eq!(
-        h.http
-            .get(format!("{}/readyz", h.host_url))
-            .send()
-            .await
-            .unwrap()
-            .status()
-            .as_u16(),
+        get_status(&h.http, &format!("{}/readyz", h.host_url)).await,
         200
     );
     h.stop().await;
