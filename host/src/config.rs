@@ -9,6 +9,9 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use serde::Deserialize;
 
+use crate::delivery::RetryPolicy;
+use crate::storage::Durability;
+
 /// The whole configuration file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -40,6 +43,31 @@ pub struct ServerConfig {
     /// Bot runs in flight at once, across all tenants.
     #[serde(default = "default_max_concurrent_runs")]
     pub max_concurrent_runs: usize,
+    /// Past this many journaled, unprocessed events (all tenants), webhooks get 503.
+    #[serde(default = "default_max_backlog")]
+    pub max_backlog: usize,
+    /// Whether journal commits are fsynced (`fsync`, the default) or not (`none`).
+    #[serde(default)]
+    pub durability: Durability,
+    /// On SIGTERM, how long to finish work in hand before exiting, in milliseconds.
+    #[serde(default = "default_shutdown_deadline_ms")]
+    pub shutdown_deadline_ms: u64,
+    /// Processed events and sent activities are deleted after this many hours.
+    #[serde(default = "default_retention_hours")]
+    pub retention_hours: u64,
+    /// Wait after a first failed delivery, in milliseconds (doubled per failure).
+    #[serde(default = "default_retry_first_backoff_ms")]
+    pub retry_first_backoff_ms: u64,
+    /// Longest wait between delivery attempts, in milliseconds.
+    #[serde(default = "default_retry_max_backoff_ms")]
+    pub retry_max_backoff_ms: u64,
+    /// An activity still failing this many seconds after its first failure becomes a dead
+    /// letter.
+    #[serde(default = "default_dead_letter_after_secs")]
+    pub dead_letter_after_secs: u64,
+    /// How often the database is swept for work nobody was told about, in milliseconds.
+    #[serde(default = "default_sweep_interval_ms")]
+    pub sweep_interval_ms: u64,
 }
 
 impl Default for ServerConfig {
@@ -50,8 +78,54 @@ impl Default for ServerConfig {
             admin_token_env: None,
             max_body_bytes: default_max_body_bytes(),
             max_concurrent_runs: default_max_concurrent_runs(),
+            max_backlog: default_max_backlog(),
+            durability: Durability::default(),
+            shutdown_deadline_ms: default_shutdown_deadline_ms(),
+            retention_hours: default_retention_hours(),
+            retry_first_backoff_ms: default_retry_first_backoff_ms(),
+            retry_max_backoff_ms: default_retry_max_backoff_ms(),
+            dead_letter_after_secs: default_dead_letter_after_secs(),
+            sweep_interval_ms: default_sweep_interval_ms(),
         }
     }
+}
+
+impl ServerConfig {
+    /// The delivery retry policy these keys describe.
+    pub fn retry_policy(&self) -> RetryPolicy {
+        RetryPolicy {
+            first_backoff: Duration::from_millis(self.retry_first_backoff_ms.max(1)),
+            max_backoff: Duration::from_millis(self.retry_max_backoff_ms.max(1)),
+            give_up_after: Duration::from_secs(self.dead_letter_after_secs),
+        }
+    }
+
+    /// The path of the event database.
+    pub fn events_db(&self) -> PathBuf {
+        self.data_dir.join("events.db")
+    }
+}
+
+fn default_max_backlog() -> usize {
+    100_000
+}
+fn default_shutdown_deadline_ms() -> u64 {
+    10_000
+}
+fn default_retention_hours() -> u64 {
+    24
+}
+fn default_retry_first_backoff_ms() -> u64 {
+    200
+}
+fn default_retry_max_backoff_ms() -> u64 {
+    30_000
+}
+fn default_dead_letter_after_secs() -> u64 {
+    600
+}
+fn default_sweep_interval_ms() -> u64 {
+    10_000
 }
 
 fn default_listen() -> SocketAddr {
@@ -104,6 +178,12 @@ pub struct LimitsConfig {
     /// Bot runs of this tenant in flight at once.
     #[serde(default = "default_tenant_concurrency")]
     pub max_concurrent_runs: usize,
+    /// Sessions of this tenant whose activities are delivered at once.
+    #[serde(default = "default_tenant_deliveries")]
+    pub max_concurrent_deliveries: usize,
+    /// Past this many journaled, unprocessed events of this tenant, its webhooks get 503.
+    #[serde(default = "default_tenant_backlog")]
+    pub max_backlog: usize,
 }
 
 impl Default for LimitsConfig {
@@ -112,6 +192,8 @@ impl Default for LimitsConfig {
             timeout_ms: default_timeout_ms(),
             max_memory_mib: default_memory_mib(),
             max_concurrent_runs: default_tenant_concurrency(),
+            max_concurrent_deliveries: default_tenant_deliveries(),
+            max_backlog: default_tenant_backlog(),
         }
     }
 }
@@ -124,6 +206,12 @@ fn default_memory_mib() -> usize {
 }
 fn default_tenant_concurrency() -> usize {
     8
+}
+fn default_tenant_deliveries() -> usize {
+    64
+}
+fn default_tenant_backlog() -> usize {
+    50_000
 }
 
 impl LimitsConfig {
@@ -201,6 +289,25 @@ pub fn resolve_secret(
     }
 }
 
+/// mluvii's base URL must be `https`, except on loopback (the simulator, tests): the token
+/// form carries the client secret.
+pub fn check_base_url(base_url: &str) -> anyhow::Result<()> {
+    let url = reqwest::Url::parse(base_url).map_err(|e| anyhow::anyhow!("{base_url:?}: {e}"))?;
+    let loopback = match url.host() {
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if loopback => Ok(()),
+        scheme => {
+            bail!("{base_url:?} must use https ({scheme} is allowed only for loopback hosts)")
+        }
+    }
+}
+
 impl ConfigFile {
     /// Parses `text`, checking tenant ids.
     pub fn parse(text: &str) -> anyhow::Result<Self> {
@@ -222,6 +329,8 @@ impl ConfigFile {
             if !seen.insert(tenant.id.as_str()) {
                 bail!("tenant id {:?} appears twice", tenant.id);
             }
+            check_base_url(&tenant.mluvii.base_url)
+                .with_context(|| format!("tenant {}: mluvii.base_url", tenant.id))?;
         }
         Ok(config)
     }
@@ -288,6 +397,23 @@ mod tests {
         assert!(
             err.to_string().contains("unknown field `listen_on`"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn mluvii_must_be_https_except_on_loopback() {
+        assert!(check_base_url("https://app.mluvii.com").is_ok());
+        assert!(check_base_url("http://127.0.0.1:8081").is_ok());
+        assert!(check_base_url("http://localhost:8081").is_ok());
+        assert!(check_base_url("http://[::1]:8081").is_ok());
+        let err = check_base_url("http://app.mluvii.com")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("must use https"), "{err}");
+        let err = ConfigFile::parse(&EXAMPLE.replace("https://app", "http://app")).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("tenant acme: mluvii.base_url"),
+            "{err:#}"
         );
     }
 

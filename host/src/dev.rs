@@ -120,6 +120,9 @@ pub async fn start(options: DevOptions) -> anyhow::Result<DevServer> {
         server: ServerConfig {
             listen: options.host_listen,
             data_dir: options.data_dir.clone(),
+            retry_first_backoff_ms: options.retry.first_backoff.as_millis() as u64,
+            retry_max_backoff_ms: options.retry.max_backoff.as_millis() as u64,
+            dead_letter_after_secs: options.retry.give_up_after.as_secs(),
             ..ServerConfig::default()
         },
         tenants: options
@@ -143,7 +146,7 @@ pub async fn start(options: DevOptions) -> anyhow::Result<DevServer> {
             })
             .collect(),
     };
-    let state = build_state(&config, options.retry)?;
+    let state = build_state(&config).await?;
     let listener = tokio::net::TcpListener::bind(options.host_listen)
         .await
         .with_context(|| format!("listening on {}", options.host_listen))?;

@@ -3,6 +3,7 @@
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -35,8 +36,12 @@ pub struct Metrics {
     pub bot_errors: Family<TenantOutcome, Counter>,
     /// Activities delivered to mluvii.
     pub activities_sent: Family<TenantLabel, Counter>,
-    /// Activities that could not be delivered.
+    /// Activities that became dead letters.
     pub activities_failed: Family<TenantLabel, Counter>,
+    /// Failed delivery attempts that will be retried.
+    pub delivery_retries: Family<TenantLabel, Counter>,
+    /// Journaled events not yet processed (set when metrics are read).
+    pub backlog_events: Family<TenantLabel, Gauge>,
     /// Time to deliver one activity (retries included), in seconds.
     pub outbound_seconds: Family<TenantLabel, Histogram>,
 }
@@ -56,6 +61,8 @@ impl Default for Metrics {
         let bot_errors = Family::<TenantOutcome, Counter>::default();
         let activities_sent = Family::<TenantLabel, Counter>::default();
         let activities_failed = Family::<TenantLabel, Counter>::default();
+        let delivery_retries = Family::<TenantLabel, Counter>::default();
+        let backlog_events = Family::<TenantLabel, Gauge>::default();
         let outbound_seconds = Family::<TenantLabel, Histogram>::new_with_constructor(
             latency_histogram as fn() -> Histogram,
         );
@@ -86,8 +93,18 @@ impl Default for Metrics {
         );
         registry.register(
             "activities_failed",
-            "Activities not delivered",
+            "Activities that became dead letters",
             activities_failed.clone(),
+        );
+        registry.register(
+            "delivery_retries",
+            "Failed delivery attempts that will be retried",
+            delivery_retries.clone(),
+        );
+        registry.register(
+            "backlog_events",
+            "Journaled events not yet processed",
+            backlog_events.clone(),
         );
         registry.register(
             "outbound_seconds",
@@ -102,6 +119,8 @@ impl Default for Metrics {
             bot_errors,
             activities_sent,
             activities_failed,
+            delivery_retries,
+            backlog_events,
             outbound_seconds,
         }
     }

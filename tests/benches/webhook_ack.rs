@@ -58,7 +58,7 @@ async fn main() {
     }
     let burst_time = started.elapsed();
     latencies.sort();
-    h.state.dispatcher.drain().await;
+    h.state.dispatcher.idle().await;
     let all_done = started.elapsed();
     let delivered = h.sim.received().len();
     println!("burst of {BURST} Text webhooks, {CLIENTS} concurrent clients, loopback, echo plugin");

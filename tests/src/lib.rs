@@ -10,6 +10,7 @@ use wasmbot::capabilities::state::{SqliteStateStore, StateStore};
 use wasmbot::mluvii::{Webhook, WebhookEvent, parse_webhook};
 use wasmbot::runtime::{BotRun, EngineSettings, Limits, Plugin, Runtime, TenantEnv};
 
+pub mod serve_process;
 pub mod server;
 pub mod webdriver;
 

@@ -74,9 +74,9 @@ impl Harness {
             data_dir: dir.path().join("data"),
             token_lifetime,
             retry: RetryPolicy {
-                attempts: 5,
                 first_backoff: Duration::from_millis(20),
                 max_backoff: Duration::from_millis(200),
+                give_up_after: Duration::from_secs(30),
             },
         })
         .await

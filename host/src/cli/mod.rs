@@ -1,6 +1,7 @@
 //! The `wasmbot` command line.
 
 mod check;
+mod dead_letters;
 mod dev;
 mod run;
 mod serve;
@@ -46,6 +47,8 @@ pub enum Command {
     Dev(dev::DevArgs),
     /// Receives mluvii webhooks for the configured tenants and delivers their bots' activities.
     Serve(serve::ServeArgs),
+    /// Lists, retries or drops activities that became dead letters.
+    DeadLetters(dead_letters::DeadLetterArgs),
 }
 
 /// Parses the command line, sets up logging and runs the command.
@@ -57,6 +60,7 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run::run(&args),
         Command::Serve(args) => serve::serve(&args),
         Command::Dev(args) => dev::dev(&args),
+        Command::DeadLetters(args) => dead_letters::dead_letters(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

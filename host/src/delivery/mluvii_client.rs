@@ -1,20 +1,25 @@
-//! The Send API client of one tenant: OAuth client-credentials token (cached, refreshed before
-//! it expires and once on a 401), retries with backoff on transient failures, and pacing so no
-//! session exceeds mluvii's 120 requests per minute.
+//! The Send API client of one tenant: the OAuth client-credentials token (cached, refreshed
+//! before it expires and once per rejected token on a 401, one fetch at a time), one delivery
+//! attempt per call with its outcome classified, and pacing so no session exceeds mluvii's 120
+//! requests per minute. Retrying is the sender's job (`dispatch::sender`).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::Deserialize;
+use tokio::time::Instant;
 
 use crate::config::Secret;
-use crate::mluvii::SendActivity;
 
 /// mluvii's limit: requests per session per [`RATE_WINDOW`].
 pub const RATE_LIMIT: usize = 120;
 /// The window of [`RATE_LIMIT`].
 pub const RATE_WINDOW: Duration = Duration::from_secs(60);
+/// Time limit of one request to mluvii.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest `Retry-After` honoured.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
 
 /// Where and as whom a tenant talks to mluvii.
 #[derive(Debug, Clone)]
@@ -29,48 +34,23 @@ pub struct MluviiEndpoint {
     pub client_secret: Secret,
 }
 
-/// Retry policy of Send API requests.
-#[derive(Debug, Clone, Copy)]
-pub struct RetryPolicy {
-    /// Attempts per activity, the first included.
-    pub attempts: u32,
-    /// Wait before the second attempt; doubled each time.
-    pub first_backoff: Duration,
-    /// Longest wait between attempts.
-    pub max_backoff: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        Self {
-            attempts: 6,
-            first_backoff: Duration::from_millis(200),
-            max_backoff: Duration::from_secs(5),
-        }
-    }
-}
-
-/// Why an activity could not be delivered.
-#[derive(Debug, thiserror::Error)]
-pub enum DeliveryError {
-    /// The token endpoint refused or failed.
-    #[error("getting a token failed: {0}")]
-    Token(String),
-    /// mluvii refused the request for good (4xx other than 401/429).
-    #[error("mluvii refused the activity with {status}: {body}")]
-    Refused {
-        /// HTTP status.
-        status: u16,
-        /// Start of the response body.
-        body: String,
+/// The outcome of one delivery attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Attempt {
+    /// mluvii took the activity.
+    Delivered,
+    /// Worth retrying: a connection error, a timeout, 408, 429, 5xx, a failed token fetch, or
+    /// a 401 with a fresh token.
+    Transient {
+        /// What went wrong.
+        reason: String,
+        /// How long mluvii asked us to wait (`Retry-After`).
+        retry_after: Option<Duration>,
     },
-    /// Transient failures until the attempts ran out.
-    #[error("gave up after {attempts} attempts: {last}")]
-    GaveUp {
-        /// Attempts made.
-        attempts: u32,
-        /// The last failure.
-        last: String,
+    /// mluvii refused the activity for good (another 4xx, or a redirect to another origin).
+    Refused {
+        /// What mluvii said.
+        reason: String,
     },
 }
 
@@ -91,27 +71,48 @@ struct CachedToken {
 pub struct MluviiClient {
     http: reqwest::Client,
     endpoint: MluviiEndpoint,
-    retry: RetryPolicy,
     token: tokio::sync::Mutex<Option<CachedToken>>,
-    pacing: Mutex<HashMap<i64, VecDeque<tokio::time::Instant>>>,
+    pacing: Mutex<HashMap<i64, VecDeque<Instant>>>,
+    last_prune: Mutex<Instant>,
 }
 
-enum Attempt {
-    Delivered,
-    Unauthorized,
-    Transient(String),
-    Refused(DeliveryError),
+/// The shared HTTP client for mluvii: connection pooling, and redirects followed only within
+/// the same origin (a redirect elsewhere must not carry the token form or a bearer token).
+pub fn http_client() -> anyhow::Result<reqwest::Client> {
+    let policy = reqwest::redirect::Policy::custom(|attempt| {
+        let same_origin = attempt.previous().first().is_some_and(|first| {
+            first.scheme() == attempt.url().scheme()
+                && first.host_str() == attempt.url().host_str()
+                && first.port_or_known_default() == attempt.url().port_or_known_default()
+        });
+        if same_origin && attempt.previous().len() < 5 {
+            attempt.follow()
+        } else {
+            attempt.stop()
+        }
+    });
+    reqwest::Client::builder()
+        .pool_idle_timeout(Duration::from_secs(90))
+        .redirect(policy)
+        .build()
+        .map_err(|e| anyhow::anyhow!("creating the HTTP client: {e}"))
+}
+
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    let seconds: u64 = value.trim().parse().ok()?;
+    Some(Duration::from_secs(seconds).min(MAX_RETRY_AFTER))
 }
 
 impl MluviiClient {
-    /// A client on the shared connection pool `http`.
-    pub fn new(http: reqwest::Client, endpoint: MluviiEndpoint, retry: RetryPolicy) -> Self {
+    /// A client on the shared connection pool `http` (see [`http_client`]).
+    pub fn new(http: reqwest::Client, endpoint: MluviiEndpoint) -> Self {
         Self {
             http,
             endpoint,
-            retry,
             token: tokio::sync::Mutex::new(None),
             pacing: Mutex::new(HashMap::new()),
+            last_prune: Mutex::new(Instant::now()),
         }
     }
 
@@ -119,84 +120,82 @@ impl MluviiClient {
         self.endpoint.base_url.trim_end_matches('/')
     }
 
-    /// Delivers one activity: waits for the session's pace, then POSTs with retries.
-    pub async fn send(&self, activity: &SendActivity) -> Result<(), DeliveryError> {
-        self.pace(activity.session_id).await;
+    /// One attempt to deliver `body` (Send API JSON): a token (cached or fetched), the POST,
+    /// and on a 401 one refresh of that token and a second POST.
+    pub async fn attempt(&self, body: &str) -> Attempt {
         let url = format!(
             "{}/api/v1/Chatbot/{}/activity",
             self.base(),
             self.endpoint.chatbot_id
         );
-        let body = activity.to_json();
-        let mut refreshed_after_401 = false;
-        let mut backoff = self.retry.first_backoff;
-        let mut last = String::new();
-        let mut attempt = 0;
-        while attempt < self.retry.attempts {
-            attempt += 1;
-            let token = self.token(false).await?;
-            match self.post(&url, &token, &body).await {
-                Attempt::Delivered => return Ok(()),
-                Attempt::Refused(e) => return Err(e),
-                Attempt::Unauthorized if !refreshed_after_401 => {
-                    refreshed_after_401 = true;
-                    self.token(true).await?;
-                    attempt -= 1; // the refresh-and-retry is not a failure of its own
-                    continue;
+        let token = match self.token(None).await {
+            Ok(token) => token,
+            Err(reason) => return transient(reason, None),
+        };
+        match self.post(&url, &token, body).await {
+            Posted::Done(outcome) => outcome,
+            Posted::Unauthorized => {
+                let fresh = match self.token(Some(&token)).await {
+                    Ok(fresh) => fresh,
+                    Err(reason) => return transient(reason, None),
+                };
+                match self.post(&url, &fresh, body).await {
+                    Posted::Done(outcome) => outcome,
+                    Posted::Unauthorized => {
+                        transient("401 Unauthorized with a fresh token".into(), None)
+                    }
                 }
-                Attempt::Unauthorized => last = "401 Unauthorized after a fresh token".into(),
-                Attempt::Transient(reason) => last = reason,
-            }
-            if attempt < self.retry.attempts {
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(self.retry.max_backoff);
             }
         }
-        Err(DeliveryError::GaveUp {
-            attempts: self.retry.attempts,
-            last,
-        })
     }
 
-    async fn post(&self, url: &str, token: &str, body: &serde_json::Value) -> Attempt {
+    async fn post(&self, url: &str, token: &str, body: &str) -> Posted {
         let response = self
             .http
             .post(url)
             .bearer_auth(token)
-            .json(body)
-            .timeout(Duration::from_secs(10))
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body.to_owned())
+            .timeout(REQUEST_TIMEOUT)
             .send()
             .await;
         let response = match response {
             Ok(r) => r,
-            Err(e) => return Attempt::Transient(format!("request failed: {e}")),
+            Err(e) => return Posted::Done(transient(format!("request failed: {e}"), None)),
         };
         let status = response.status();
         if status.is_success() {
-            return Attempt::Delivered;
+            return Posted::Done(Attempt::Delivered);
         }
         if status == reqwest::StatusCode::UNAUTHORIZED {
-            return Attempt::Unauthorized;
+            return Posted::Unauthorized;
         }
         if status == reqwest::StatusCode::TOO_MANY_REQUESTS
             || status.is_server_error()
             || status == reqwest::StatusCode::REQUEST_TIMEOUT
         {
-            return Attempt::Transient(format!("mluvii answered {status}"));
+            let wait = retry_after(response.headers());
+            return Posted::Done(transient(format!("mluvii answered {status}"), wait));
+        }
+        if status.is_redirection() {
+            return Posted::Done(Attempt::Refused {
+                reason: format!("mluvii answered {status}, a redirect to another origin"),
+            });
         }
         let text = response.text().await.unwrap_or_default();
-        Attempt::Refused(DeliveryError::Refused {
-            status: status.as_u16(),
-            body: text.chars().take(200).collect(),
+        let text: String = text.chars().take(200).collect();
+        Posted::Done(Attempt::Refused {
+            reason: format!("mluvii refused the activity with {status}: {text}"),
         })
     }
 
-    /// The cached token, or a new one when it is due for refresh or `force` is set.
-    async fn token(&self, force: bool) -> Result<String, DeliveryError> {
+    /// The cached token, or a new one when it is due, or when `rejected` is the cached one (a
+    /// 401). Callers queue on the lock, so one fetch serves every waiting request.
+    async fn token(&self, rejected: Option<&str>) -> Result<String, String> {
         let mut cached = self.token.lock().await;
         if let Some(token) = cached.as_ref()
-            && !force
             && Instant::now() < token.refresh_at
+            && rejected != Some(token.value.as_str())
         {
             return Ok(token.value.clone());
         }
@@ -206,7 +205,7 @@ impl MluviiClient {
         Ok(value)
     }
 
-    async fn fetch_token(&self) -> Result<CachedToken, DeliveryError> {
+    async fn fetch_token(&self) -> Result<CachedToken, String> {
         let url = format!("{}/login/connect/token", self.base());
         let form = [
             ("response_type", "token"),
@@ -218,36 +217,34 @@ impl MluviiClient {
             .http
             .post(&url)
             .form(&form)
-            .timeout(Duration::from_secs(10))
+            .timeout(REQUEST_TIMEOUT)
             .send()
             .await
-            .map_err(|e| DeliveryError::Token(format!("request failed: {e}")))?;
+            .map_err(|e| format!("getting a token failed: {}", without_url(&e)))?;
         let status = response.status();
         if !status.is_success() {
-            return Err(DeliveryError::Token(format!(
-                "token endpoint answered {status}"
-            )));
+            return Err(format!(
+                "getting a token failed: the token endpoint answered {status}"
+            ));
         }
         let token: TokenResponse = response
             .json()
             .await
-            .map_err(|e| DeliveryError::Token(format!("unreadable token response: {e}")))?;
+            .map_err(|e| format!("getting a token failed: unreadable answer: {e}"))?;
         let lifetime = Duration::from_secs(token.expires_in.unwrap_or(3600));
-        // Refresh 5 minutes early, or half-way for short-lived tokens.
-        let margin = Duration::from_secs(300).min(lifetime / 2);
         Ok(CachedToken {
             value: token.access_token,
-            refresh_at: Instant::now() + lifetime - margin,
+            refresh_at: Instant::now() + refresh_after(lifetime),
         })
     }
 
     /// Waits until sending one more request keeps `session` within [`RATE_LIMIT`].
-    async fn pace(&self, session: i64) {
+    pub async fn pace(&self, session: i64) {
         loop {
             let wait = {
                 let mut pacing = self.pacing.lock().unwrap_or_else(|p| p.into_inner());
-                let now = tokio::time::Instant::now();
-                pacing.retain(|_, sent| sent.back().is_some_and(|t| now - *t < RATE_WINDOW));
+                let now = Instant::now();
+                self.prune_pacing(&mut pacing, now);
                 let sent = pacing.entry(session).or_default();
                 while sent.front().is_some_and(|t| now - *t >= RATE_WINDOW) {
                     sent.pop_front();
@@ -261,50 +258,42 @@ impl MluviiClient {
             tokio::time::sleep(wait).await;
         }
     }
+
+    /// Forgets sessions idle for a whole window, at most once per window.
+    fn prune_pacing(&self, pacing: &mut HashMap<i64, VecDeque<Instant>>, now: Instant) {
+        let mut last = self.last_prune.lock().unwrap_or_else(|p| p.into_inner());
+        if now - *last >= RATE_WINDOW {
+            pacing.retain(|_, sent| sent.back().is_some_and(|t| now - *t < RATE_WINDOW));
+            *last = now;
+        }
+    }
+}
+
+enum Posted {
+    Done(Attempt),
+    Unauthorized,
+}
+
+fn transient(reason: String, retry_after: Option<Duration>) -> Attempt {
+    Attempt::Transient {
+        reason,
+        retry_after,
+    }
+}
+
+/// reqwest's errors name the URL; the token URL is harmless, but keep messages short.
+fn without_url(error: &reqwest::Error) -> String {
+    let mut text = error.to_string();
+    if let Some(url) = error.url() {
+        text = text.replace(&format!(" for url ({url})"), "");
+    }
+    text
+}
+
+/// When a token of `lifetime` is refreshed: 5 minutes early, or half-way for short-lived ones.
+pub fn refresh_after(lifetime: Duration) -> Duration {
+    lifetime - Duration::from_secs(300).min(lifetime / 2)
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn client() -> MluviiClient {
-        MluviiClient::new(
-            reqwest::Client::new(),
-            MluviiEndpoint {
-                base_url: "http://127.0.0.1:9".into(),
-                chatbot_id: 1,
-                client_id: "c".into(),
-                client_secret: Secret::new("s"),
-            },
-            RetryPolicy::default(),
-        )
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_session_gets_at_most_120_requests_a_minute_and_the_rest_wait() {
-        let client = client();
-        let start = tokio::time::Instant::now();
-        for _ in 0..RATE_LIMIT {
-            client.pace(7).await;
-        }
-        assert_eq!(start.elapsed(), Duration::ZERO, "the first 120 go at once");
-        client.pace(8).await;
-        assert_eq!(
-            start.elapsed(),
-            Duration::ZERO,
-            "another session is not held back"
-        );
-        client.pace(7).await;
-        assert_eq!(
-            start.elapsed(),
-            RATE_WINDOW,
-            "the 121st waits for the window"
-        );
-        for _ in 0..RATE_LIMIT - 1 {
-            client.pace(7).await;
-        }
-        assert_eq!(start.elapsed(), RATE_WINDOW);
-        client.pace(7).await;
-        assert_eq!(start.elapsed(), RATE_WINDOW * 2);
-    }
-}
+mod tests;

@@ -1,8 +1,7 @@
-//! From an accepted webhook to mluvii: per-session ordering, fair scheduling of bot runs, and
-//! the Send API client.
+//! Talking to mluvii: the Send API client with its token and pacing, and the retry policy.
 
-pub mod dispatcher;
 pub mod mluvii_client;
+pub mod retry;
 
-pub use dispatcher::{Dispatcher, Tenant};
-pub use mluvii_client::{MluviiClient, MluviiEndpoint, RetryPolicy};
+pub use mluvii_client::{Attempt, MluviiClient, MluviiEndpoint};
+pub use retry::RetryPolicy;

@@ -20,7 +20,8 @@ pub enum InboundActivity {
     },
     /// The guest wrote (or clicked a button whose value this is).
     Text {
-        /// The message.
+        /// The message (empty when mluvii sent none, e.g. an attachment only).
+        #[serde(default)]
         text: String,
         /// When it was written.
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -34,7 +35,8 @@ pub enum InboundActivity {
     },
     /// The guest uploaded a file.
     GuestFileUpload {
-        /// Where the file is.
+        /// Where the file is (empty when mluvii sent none).
+        #[serde(default)]
         file_url: String,
     },
     /// The guest submitted a hero card.
@@ -46,6 +48,7 @@ pub enum InboundActivity {
     /// The guest tapped a quick reply of a hero card.
     HeroCardQuickReply {
         /// The reply's text.
+        #[serde(default)]
         text: String,
         /// The activity replied to.
         #[serde(default)]

@@ -44,12 +44,6 @@ pub enum WebhookError {
     /// JSON, but not an object.
     #[error("body is not a JSON object")]
     NotAnObject,
-    /// No `activity` key in any casing.
-    #[error("body has no `activity` field")]
-    NoActivity,
-    /// `activity` is not a string.
-    #[error("`activity` is not a string")]
-    ActivityNotString,
     /// No usable `sessionId`.
     #[error("`{activity}` has no `sessionId`")]
     NoSessionId {
@@ -59,54 +53,53 @@ pub enum WebhookError {
     /// `sessionId` present but not an integer.
     #[error("`sessionId` is not an integer")]
     BadSessionId,
-    /// A known activity whose fields do not fit its shape.
-    #[error("`{activity}` is malformed: {reason}")]
-    BadFields {
-        /// The activity name.
-        activity: String,
-        /// serde's explanation.
-        reason: String,
-    },
 }
 
 /// Parses a webhook body following `mluvii-api.md` §5: the `activity` key and its value are
 /// matched case-insensitively, `sessionId` may be a number or a numeric string, unknown fields
-/// are ignored and unknown activities are kept whole as [`InboundActivity::Unknown`].
+/// are ignored, a `null` field counts as absent (§5.9) and an absent string as empty. An
+/// activity this version does not model, or a known one whose fields cannot be typed even so
+/// (say, a group without its id), is kept whole as [`InboundActivity::Unknown`]; an unknown
+/// activity without a usable `sessionId` belongs to session 0. Only a body that is not a JSON
+/// object, or a known session activity without a usable `sessionId`, is refused.
 pub fn parse_webhook(body: &[u8]) -> Result<Webhook, WebhookError> {
     let raw: Value =
         serde_json::from_slice(body).map_err(|e| WebhookError::NotJson(e.to_string()))?;
     if !raw.is_object() {
         return Err(WebhookError::NotAnObject);
     }
-    let Value::Object(mut fields) = normalize_keys(raw.clone()) else {
+    let Value::Object(mut fields) = without_nulls(normalize_keys(raw.clone())) else {
         unreachable!("normalising keeps an object an object")
     };
-    let activity = find_activity(&fields)?;
+    let activity = find_activity(&fields);
     if activity.eq_ignore_ascii_case("Ping") {
         return Ok(Webhook::Ping);
     }
-    let session_id = match fields.get("sessionId") {
-        None | Some(Value::Null) => return Err(WebhookError::NoSessionId { activity }),
-        Some(value) => session_id_from(value).ok_or(WebhookError::BadSessionId)?,
-    };
-    let language = take_string(&mut fields, "language");
-    let source = take_string(&mut fields, "source");
     let known = InboundActivity::KNOWN
         .iter()
         .find(|name| name.eq_ignore_ascii_case(&activity));
-    let activity = match known {
-        Some(name) => {
-            fields.insert("activity".into(), Value::String((*name).to_owned()));
-            serde_json::from_value(Value::Object(fields)).map_err(|e| WebhookError::BadFields {
-                activity: (*name).to_owned(),
-                reason: e.to_string(),
-            })?
+    let session_id = match (fields.get("sessionId"), known) {
+        (Some(value), _) if session_id_from(value).is_some() => {
+            session_id_from(value).expect("checked")
         }
-        None => InboundActivity::Unknown {
-            activity,
-            json: raw,
-        },
+        (None, Some(name)) => {
+            return Err(WebhookError::NoSessionId {
+                activity: (*name).to_owned(),
+            });
+        }
+        (Some(_), Some(_)) => return Err(WebhookError::BadSessionId),
+        (_, None) => 0,
     };
+    let language = take_string(&mut fields, "language");
+    let source = take_string(&mut fields, "source");
+    let typed = known.and_then(|name| {
+        fields.insert("activity".into(), Value::String((*name).to_owned()));
+        serde_json::from_value(Value::Object(fields)).ok()
+    });
+    let activity = typed.unwrap_or(InboundActivity::Unknown {
+        activity: known.map_or(activity, |name| (*name).to_owned()),
+        json: raw,
+    });
     Ok(Webhook::Event(WebhookEvent {
         session_id,
         language,
@@ -115,16 +108,28 @@ pub fn parse_webhook(body: &[u8]) -> Result<Webhook, WebhookError> {
     }))
 }
 
-fn find_activity(fields: &Map<String, Value>) -> Result<String, WebhookError> {
-    let value = fields
+/// Drops `null` members of objects, recursively (mluvii may send an absent value as null).
+fn without_nulls(value: Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k, without_nulls(v)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.into_iter().map(without_nulls).collect()),
+        other => other,
+    }
+}
+
+/// The `activity` value in any key casing; empty when absent or not a string.
+fn find_activity(fields: &Map<String, Value>) -> String {
+    fields
         .iter()
         .find(|(key, _)| key.eq_ignore_ascii_case("activity"))
-        .map(|(_, value)| value)
-        .ok_or(WebhookError::NoActivity)?;
-    value
-        .as_str()
-        .map(str::to_owned)
-        .ok_or(WebhookError::ActivityNotString)
+        .and_then(|(_, value)| value.as_str())
+        .unwrap_or_default()
+        .to_owned()
 }
 
 fn take_string(fields: &mut Map<String, Value>, key: &str) -> Option<String> {
@@ -141,5 +146,96 @@ impl WebhookEvent {
             InboundActivity::Unknown { json, .. } => json.clone(),
             _ => serde_json::to_value(self).expect("webhook events serialize"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(body: Value) -> Result<Webhook, WebhookError> {
+        parse_webhook(body.to_string().as_bytes())
+    }
+
+    fn event(body: Value) -> WebhookEvent {
+        match parse(body.clone()) {
+            Ok(Webhook::Event(event)) => event,
+            other => panic!("{body}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn null_or_absent_strings_are_accepted_as_empty() {
+        let text =
+            event(json!({"activity": "Text", "sessionId": 5, "text": null, "language": null}));
+        assert_eq!(
+            text.activity,
+            InboundActivity::Text {
+                text: String::new(),
+                timestamp: None
+            }
+        );
+        assert_eq!(text.language, None);
+        let upload = event(json!({"activity": "GuestFileUpload", "sessionId": 5}));
+        assert_eq!(
+            upload.activity,
+            InboundActivity::GuestFileUpload {
+                file_url: String::new()
+            }
+        );
+        let media = event(
+            json!({"activity": "GetMediaObjectsResponse", "sessionId": 5,
+            "fileStoreItems": [{"id": 1, "name": null}]}),
+        );
+        assert!(
+            matches!(&media.activity, InboundActivity::GetMediaObjectsResponse { file_store_items } if file_store_items[0].name.is_empty())
+        );
+    }
+
+    #[test]
+    fn what_cannot_be_typed_arrives_whole_as_unknown() {
+        let body = json!({"activity": "GetAvailableGroupsResponse", "sessionId": "9",
+            "availableGroups": [{"displayName": "no id"}]});
+        let e = event(body.clone());
+        assert_eq!(e.session_id, 9);
+        assert_eq!(
+            e.activity,
+            InboundActivity::Unknown {
+                activity: "GetAvailableGroupsResponse".into(),
+                json: body
+            }
+        );
+        let future = event(json!({"activity": "SomethingNew", "foo": 1}));
+        assert_eq!(future.session_id, 0, "no session: session 0");
+        assert_eq!(future.activity.name(), "SomethingNew");
+        let bare = event(json!({"hello": "world"}));
+        assert_eq!((bare.session_id, bare.activity.name()), (0, ""));
+    }
+
+    #[test]
+    fn only_non_objects_and_known_events_without_a_session_are_refused() {
+        assert_eq!(parse(json!([1])), Err(WebhookError::NotAnObject));
+        assert!(matches!(
+            parse_webhook(b"{oops"),
+            Err(WebhookError::NotJson(_))
+        ));
+        assert_eq!(
+            parse(json!({"activity": "Text", "text": "x"})),
+            Err(WebhookError::NoSessionId {
+                activity: "Text".into()
+            })
+        );
+        assert_eq!(
+            parse(json!({"activity": "Text", "sessionId": null})),
+            Err(WebhookError::NoSessionId {
+                activity: "Text".into()
+            })
+        );
+        assert_eq!(
+            parse(json!({"activity": "text", "sessionId": "abc"})),
+            Err(WebhookError::BadSessionId)
+        );
+        assert_eq!(parse(json!({"Activity": "PING"})), Ok(Webhook::Ping));
     }
 }

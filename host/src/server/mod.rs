@@ -13,7 +13,7 @@ use axum::Router;
 use axum::routing::get;
 use tokio::net::TcpListener;
 
-use crate::delivery::{Dispatcher, Tenant};
+use crate::dispatch::{Dispatcher, Tenant};
 use crate::metrics::Metrics;
 
 /// What the routes share.
@@ -27,6 +27,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Largest accepted webhook body.
     pub max_body_bytes: usize,
+    /// On shutdown, how long to finish work in hand before exiting.
+    pub shutdown_deadline: std::time::Duration,
 }
 
 /// The router: `POST`/`GET /webhook/{tenant}`, `/healthz`, `/readyz`, `/metrics`.
@@ -42,21 +44,33 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serves `state` on `listener` until `shutdown` completes; then stops accepting, and returns
-/// once every accepted event has run and its activities were delivered.
+/// Serves `state` on `listener` until `shutdown` completes; then stops accepting webhooks,
+/// lets running bots finish and sends what it can within `state.shutdown_deadline`, and
+/// returns. Whatever is left stays journaled for the next start.
 pub async fn run(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let dispatcher = state.dispatcher.clone();
+    let deadline = state.shutdown_deadline;
+    let (signalled, signal) = tokio::sync::oneshot::channel::<tokio::time::Instant>();
+    let shutdown = async move {
+        shutdown.await;
+        let _ = signalled.send(tokio::time::Instant::now());
+    };
     axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown)
         .await?;
-    let pending = dispatcher.pending();
-    if pending > 0 {
-        tracing::info!(pending, "finishing accepted events before exiting");
-    }
-    dispatcher.drain().await;
+    let started = signal.await.unwrap_or_else(|_| tokio::time::Instant::now());
+    let stop_by = started + deadline;
+    // Keep a little of the deadline for the workers to stop and the last commit.
+    let finish_by = stop_by - (deadline / 5).min(std::time::Duration::from_secs(1));
+    tracing::info!(
+        unprocessed_events = dispatcher.backlog(),
+        busy_sessions = dispatcher.busy_sessions(),
+        "no longer accepting webhooks; finishing work in hand"
+    );
+    dispatcher.shutdown(finish_by, stop_by).await;
     Ok(())
 }

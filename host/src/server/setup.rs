@@ -6,27 +6,32 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use arc_swap::ArcSwapOption;
-use tokio::sync::Semaphore;
 
 use super::AppState;
 use crate::capabilities::config::Settings;
 use crate::capabilities::state::{SqliteStateStore, StateStore};
 use crate::config::{ConfigFile, resolve_secret};
-use crate::delivery::{Dispatcher, MluviiClient, MluviiEndpoint, RetryPolicy, Tenant};
+use crate::delivery::mluvii_client::http_client;
+use crate::delivery::{MluviiClient, MluviiEndpoint};
+use crate::dispatch::session_queue::SessionQueue;
+use crate::dispatch::{DispatchSettings, Dispatcher, Tenant};
 use crate::metrics::Metrics;
 use crate::runtime::{EngineSettings, Runtime, TenantEnv};
+use crate::storage::{SqliteStorage, Storage};
 
-/// Builds the state `config` describes. Missing secrets are errors naming the variable or
-/// file; a plugin that does not load is logged and its tenant reported by `/readyz`.
-pub fn build_state(config: &ConfigFile, retry: RetryPolicy) -> anyhow::Result<AppState> {
+/// Builds the state `config` describes, opens the event database and resumes the work an
+/// earlier run left in it. Missing secrets are errors naming the variable or file; a plugin
+/// that does not load is logged and its tenant reported by `/readyz`.
+pub async fn build_state(config: &ConfigFile) -> anyhow::Result<AppState> {
     let runtime = Runtime::new(&EngineSettings::default())?;
     let store: Arc<dyn StateStore> = Arc::new(SqliteStateStore::open(
         &config.server.data_dir.join("state.db"),
     )?);
-    let http = reqwest::Client::builder()
-        .pool_idle_timeout(std::time::Duration::from_secs(90))
-        .build()
-        .context("creating the HTTP client")?;
+    let storage: Arc<dyn Storage> = Arc::new(SqliteStorage::open(
+        &config.server.events_db(),
+        config.server.durability,
+    )?);
+    let http = http_client()?;
     let metrics = Arc::new(Metrics::default());
     let mut tenants = HashMap::new();
     for t in &config.tenants {
@@ -71,21 +76,37 @@ pub fn build_state(config: &ConfigFile, retry: RetryPolicy) -> anyhow::Result<Ap
                 limits: t.limits.runtime_limits(),
             }),
             plugin: ArcSwapOption::new(plugin),
-            client: MluviiClient::new(http.clone(), endpoint, retry),
+            client: MluviiClient::new(http.clone(), endpoint),
             webhook_token,
-            permits: Semaphore::new(t.limits.max_concurrent_runs.max(1)),
+            runs: SessionQueue::new(t.limits.max_concurrent_runs),
+            deliveries: SessionQueue::new(t.limits.max_concurrent_deliveries),
+            backlog: Default::default(),
+            max_backlog: t.limits.max_backlog,
         };
         tenants.insert(t.id.clone(), Arc::new(tenant));
     }
+    let tenants = Arc::new(tenants);
+    let server = &config.server;
+    let settings = DispatchSettings {
+        max_concurrent_runs: server.max_concurrent_runs,
+        max_backlog: server.max_backlog,
+        retry: server.retry_policy(),
+        retention: std::time::Duration::from_secs(server.retention_hours * 3600),
+        sweep_interval: std::time::Duration::from_millis(server.sweep_interval_ms.max(10)),
+    };
     let dispatcher = Arc::new(Dispatcher::new(
+        storage,
         runtime,
         metrics.clone(),
-        config.server.max_concurrent_runs,
+        tenants.clone(),
+        settings,
     ));
+    dispatcher.start().await?;
     Ok(AppState {
-        tenants: Arc::new(tenants),
+        tenants,
         dispatcher,
         metrics,
-        max_body_bytes: config.server.max_body_bytes,
+        max_body_bytes: server.max_body_bytes,
+        shutdown_deadline: std::time::Duration::from_millis(server.shutdown_deadline_ms),
     })
 }

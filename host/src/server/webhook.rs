@@ -4,13 +4,18 @@ use std::time::Instant;
 
 use axum::body::{Body, to_bytes};
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 
 use super::AppState;
 use super::auth::{authorized, presented_tokens};
+use crate::dispatch::Refusal;
 use crate::mluvii::{Webhook, parse_webhook};
 
 type Reply = (StatusCode, String);
+
+/// Seconds a refused webhook is asked to wait (`Retry-After`).
+const RETRY_AFTER_SECS: &str = "1";
 
 /// `GET /webhook/{tenant}`: 200 for a known tenant (some setups probe the URL).
 pub async fn health_check(State(state): State<AppState>, Path(tenant): Path<String>) -> Reply {
@@ -28,7 +33,7 @@ pub async fn receive(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Body,
-) -> Reply {
+) -> Response {
     let started = Instant::now();
     let (outcome, reply) = handle(&state, &tenant_id, query.as_deref(), &headers, body).await;
     let known = state.tenants.contains_key(&tenant_id);
@@ -40,9 +45,17 @@ pub async fn receive(
         .ack_seconds
         .observe(started.elapsed().as_secs_f64());
     if reply.0 != StatusCode::OK {
-        tracing::warn!(tenant = %tenant_id, status = reply.0.as_u16(), reason = %reply.1, "webhook refused");
+        tracing::warn!(tenant = %tenant_id.escape_debug(), status = reply.0.as_u16(), reason = %reply.1, "webhook refused");
     }
-    reply
+    if reply.0 == StatusCode::SERVICE_UNAVAILABLE {
+        let mut response = reply.into_response();
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from_static(RETRY_AFTER_SECS),
+        );
+        return response;
+    }
+    reply.into_response()
 }
 
 async fn handle(
@@ -96,6 +109,26 @@ async fn handle(
             ),
         );
     }
-    state.dispatcher.enqueue(tenant.clone(), event);
-    ("accepted", (StatusCode::OK, "OK".into()))
+    if let Err(refusal) = state.dispatcher.admit(tenant) {
+        return overloaded(refusal);
+    }
+    match state
+        .dispatcher
+        .accept(tenant, event.session_id, bytes.to_vec())
+        .await
+    {
+        Ok(()) => ("accepted", (StatusCode::OK, "OK".into())),
+        Err(refusal) => overloaded(refusal),
+    }
+}
+
+fn overloaded(refusal: Refusal) -> (&'static str, Reply) {
+    let outcome = match refusal {
+        Refusal::Overloaded(_) => "overloaded",
+        Refusal::Storage => "storage_error",
+    };
+    (
+        outcome,
+        (StatusCode::SERVICE_UNAVAILABLE, refusal.to_string()),
+    )
 }

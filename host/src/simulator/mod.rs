@@ -50,7 +50,21 @@ struct Recorded {
     tokens: HashMap<String, Instant>,
     received: Vec<Received>,
     faults: VecDeque<u16>,
+    outage: Option<Outage>,
+    token_outage: bool,
+    unauthorized: usize,
+    attempts: usize,
     call_params: HashMap<i64, BTreeMap<String, String>>,
+}
+
+/// Every Send API request is answered with `status` (and `Retry-After: retry_after`, if set)
+/// until the outage ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outage {
+    /// The status answered.
+    pub status: u16,
+    /// The `Retry-After` header, in seconds.
+    pub retry_after: Option<u64>,
 }
 
 /// Where the simulator posts webhooks: the host's URL for the chatbot, token included.
@@ -99,6 +113,26 @@ impl Simulator {
     /// The next `statuses.len()` Send API requests are answered with these statuses.
     pub fn inject_faults(&self, statuses: impl IntoIterator<Item = u16>) {
         self.recorded().faults.extend(statuses);
+    }
+
+    /// Starts (`Some`) or ends (`None`) an outage of the Send API.
+    pub fn set_outage(&self, outage: Option<Outage>) {
+        self.recorded().outage = outage;
+    }
+
+    /// Makes the token endpoint answer 503 (`true`) or work again.
+    pub fn set_token_outage(&self, failing: bool) {
+        self.recorded().token_outage = failing;
+    }
+
+    /// How many Send API requests arrived, whatever the answer.
+    pub fn send_attempts(&self) -> usize {
+        self.recorded().attempts
+    }
+
+    /// How many Send API requests were refused with 401.
+    pub fn unauthorized_count(&self) -> usize {
+        self.recorded().unauthorized
     }
 
     /// Invalidates every issued token (the next Send API request gets a 401).
@@ -183,6 +217,12 @@ async fn token(
         );
     }
     let mut recorded = sim.recorded();
+    if recorded.token_outage {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"error": "temporarily_unavailable"})),
+        );
+    }
     recorded.token_requests += 1;
     let value = format!("sim-token-{}", recorded.token_requests);
     recorded
@@ -202,7 +242,8 @@ async fn send_activity(
     Path(chatbot_id): Path<i64>,
     headers: HeaderMap,
     Json(body): Json<Value>,
-) -> (StatusCode, String) {
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
     let token = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
@@ -211,22 +252,31 @@ async fn send_activity(
         .to_owned();
     let activity = {
         let mut recorded = sim.recorded();
+        recorded.attempts += 1;
         let valid = recorded
             .tokens
             .get(&token)
             .is_some_and(|expiry| Instant::now() < *expiry);
         if !valid {
-            return (StatusCode::UNAUTHORIZED, "invalid or expired token".into());
+            recorded.unauthorized += 1;
+            return (StatusCode::UNAUTHORIZED, "invalid or expired token").into_response();
+        }
+        if let Some(outage) = recorded.outage {
+            let mut response =
+                (StatusCode::from_u16(outage.status).unwrap(), "outage").into_response();
+            if let Some(seconds) = outage.retry_after {
+                response
+                    .headers_mut()
+                    .insert("retry-after", seconds.to_string().parse().unwrap());
+            }
+            return response;
         }
         if let Some(status) = recorded.faults.pop_front() {
-            return (
-                StatusCode::from_u16(status).unwrap(),
-                "injected fault".into(),
-            );
+            return (StatusCode::from_u16(status).unwrap(), "injected fault").into_response();
         }
         let activity: SendActivity = match serde_json::from_value(body.clone()) {
             Ok(a) => a,
-            Err(e) => return (StatusCode::BAD_REQUEST, e.to_string()),
+            Err(e) => return (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
         };
         recorded.received.push(Received {
             chatbot_id,
@@ -251,7 +301,7 @@ async fn send_activity(
             }
         });
     }
-    (StatusCode::OK, String::new())
+    StatusCode::OK.into_response()
 }
 
 async fn session_activities(

@@ -1,6 +1,8 @@
 //! The end-to-end tests, in one test binary (one link of the host instead of one per file).
 
 mod chat_page_browser;
+mod crash_recovery;
+mod delivery_faults;
 mod echo_bot;
 mod every_plugin_is_tested;
 mod misbehaving_bots;

@@ -53,6 +53,14 @@ impl Bot for Misbehaving {
                 conversation.language().unwrap_or("-"),
                 conversation.channel().unwrap_or("-")
             ))]),
+            slow if slow.starts_with("slow ") => {
+                // "slow 200 x": sleep 200 ms (a blocking host call), then answer "slow: x".
+                let mut words = slow.split(' ').skip(1);
+                let millis = words.next().and_then(|w| w.parse().ok()).unwrap_or(100);
+                std::thread::sleep(std::time::Duration::from_millis(millis));
+                let rest: Vec<&str> = words.collect();
+                Ok(vec![Activity::text(format!("slow: {}", rest.join(" ")))])
+            }
             other => Ok(vec![Activity::text(format!("ok: {other}"))]),
         }
     }

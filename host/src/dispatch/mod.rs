@@ -1,0 +1,284 @@
+//! From the journal to the bot and from the outbox to mluvii. Ingress journals an event and
+//! tells the dispatcher its session has work; the runner takes a session's events in journal
+//! order, runs them through the tenant's bot and stores each event's activities in the same
+//! transaction that marks it processed; the sender delivers a session's activities in order,
+//! retrying transient failures and turning lasting ones into dead letters. The backlog lives
+//! in the database: memory holds only the ids of sessions with work.
+
+mod runner;
+mod sender;
+pub mod session_queue;
+pub mod tenant;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use tokio::sync::{Semaphore, watch};
+
+use crate::delivery::RetryPolicy;
+use crate::metrics::Metrics;
+use crate::runtime::Runtime;
+use crate::storage::{NewEvent, Storage, now_ms};
+use session_queue::Tracker;
+pub use tenant::Tenant;
+
+/// Events or activities taken from the database per session at a time.
+const BATCH: usize = 16;
+
+/// How the dispatcher behaves (from `[server]` of the configuration).
+#[derive(Debug, Clone)]
+pub struct DispatchSettings {
+    /// Bot runs in flight across all tenants.
+    pub max_concurrent_runs: usize,
+    /// Past this many unprocessed events in all, webhooks are answered 503.
+    pub max_backlog: usize,
+    /// Retries and dead letters.
+    pub retry: RetryPolicy,
+    /// How often the database is swept for work nobody was told about (after a restart,
+    /// a dead letter retried from the command line, a storage error).
+    pub sweep_interval: Duration,
+    /// Processed events and sent activities are deleted after this long.
+    pub retention: Duration,
+}
+
+impl Default for DispatchSettings {
+    fn default() -> Self {
+        Self {
+            max_concurrent_runs: 32,
+            max_backlog: 100_000,
+            retry: RetryPolicy::default(),
+            sweep_interval: Duration::from_secs(10),
+            retention: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+/// Why ingress may not accept an event now.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// The backlog is past its bound; try again later.
+    #[error("overloaded: {0} unprocessed events are waiting; retry later")]
+    Overloaded(usize),
+    /// The event could not be stored.
+    #[error("the event could not be stored")]
+    Storage,
+}
+
+/// The event path between ingress and mluvii.
+pub struct Dispatcher {
+    storage: Arc<dyn Storage>,
+    runtime: Runtime,
+    metrics: Arc<Metrics>,
+    tenants: Arc<HashMap<String, Arc<Tenant>>>,
+    settings: DispatchSettings,
+    global_runs: Semaphore,
+    backlog: AtomicUsize,
+    busy: Tracker,
+    workers: Arc<Tracker>,
+    stop: watch::Sender<bool>,
+}
+
+impl Dispatcher {
+    /// A dispatcher for `tenants`; call [`Dispatcher::start`] before accepting events.
+    pub fn new(
+        storage: Arc<dyn Storage>,
+        runtime: Runtime,
+        metrics: Arc<Metrics>,
+        tenants: Arc<HashMap<String, Arc<Tenant>>>,
+        settings: DispatchSettings,
+    ) -> Self {
+        Self {
+            storage,
+            runtime,
+            metrics,
+            tenants,
+            global_runs: Semaphore::new(settings.max_concurrent_runs.max(1)),
+            settings,
+            backlog: AtomicUsize::new(0),
+            busy: Tracker::default(),
+            workers: Arc::default(),
+            stop: watch::channel(false).0,
+        }
+    }
+
+    /// Counts the backlog left by an earlier run, schedules its events and activities, and
+    /// starts the periodic sweep and pruning.
+    pub async fn start(self: &Arc<Self>) -> anyhow::Result<()> {
+        let mut total = 0;
+        for backlog in self.storage.backlog().await? {
+            if let Some(tenant) = self.tenants.get(&backlog.tenant) {
+                tenant
+                    .backlog
+                    .store(backlog.events as usize, Ordering::SeqCst);
+            }
+            total += backlog.events as usize;
+            if backlog.events + backlog.activities + backlog.dead_letters > 0 {
+                tracing::info!(tenant = %backlog.tenant, events = backlog.events,
+                    activities = backlog.activities, dead_letters = backlog.dead_letters,
+                    "resuming unfinished work");
+            }
+        }
+        self.backlog.store(total, Ordering::SeqCst);
+        self.sweep().await;
+        let dispatcher = self.clone();
+        self.spawn_worker(async move { dispatcher.housekeeping().await });
+        Ok(())
+    }
+
+    /// Whether ingress may journal an event for `tenant` now.
+    pub fn admit(&self, tenant: &Tenant) -> Result<(), Refusal> {
+        let total = self.backlog();
+        if total >= self.settings.max_backlog {
+            return Err(Refusal::Overloaded(total));
+        }
+        let own = tenant.backlog();
+        if own >= tenant.max_backlog {
+            return Err(Refusal::Overloaded(own));
+        }
+        Ok(())
+    }
+
+    /// Journals `body` (durably) and schedules its session. When this returns `Ok`, the event
+    /// will reach the bot even if the process dies the next moment.
+    pub async fn accept(
+        self: &Arc<Self>,
+        tenant: &Arc<Tenant>,
+        session_id: i64,
+        body: Vec<u8>,
+    ) -> Result<(), Refusal> {
+        self.admit(tenant)?;
+        let event = NewEvent {
+            tenant: tenant.id().to_owned(),
+            session_id,
+            received_at_ms: now_ms(),
+            body,
+        };
+        if let Err(error) = self.storage.append(event).await {
+            tracing::error!(tenant = %tenant.id(), error = %format!("{error:#}"), "journaling an event failed");
+            return Err(Refusal::Storage);
+        }
+        tenant.backlog.fetch_add(1, Ordering::SeqCst);
+        self.backlog.fetch_add(1, Ordering::SeqCst);
+        self.schedule_run(tenant, session_id);
+        Ok(())
+    }
+
+    /// Unprocessed events of all tenants.
+    pub fn backlog(&self) -> usize {
+        self.backlog.load(Ordering::SeqCst)
+    }
+
+    /// The bound of [`Dispatcher::backlog`].
+    pub fn max_backlog(&self) -> usize {
+        self.settings.max_backlog
+    }
+
+    /// The storage.
+    pub fn storage(&self) -> &Arc<dyn Storage> {
+        &self.storage
+    }
+
+    /// Sessions with events to run or activities to send.
+    pub fn busy_sessions(&self) -> usize {
+        self.busy.count()
+    }
+
+    /// Completes when no session has work that can be done now (every event run, every
+    /// deliverable activity sent).
+    pub async fn idle(&self) {
+        self.busy.wait_zero().await
+    }
+
+    /// Stops the event path: waits up to `finish_by` for the work in hand to finish, then
+    /// tells every worker to stop (a bot already running finishes and its result is stored;
+    /// no new event starts; deliveries waiting to retry stop) and waits for them until
+    /// `stop_by`. What is left stays in the database for the next start.
+    pub async fn shutdown(&self, finish_by: tokio::time::Instant, stop_by: tokio::time::Instant) {
+        let finished = tokio::time::timeout_at(finish_by, self.idle())
+            .await
+            .is_ok();
+        let _ = self.stop.send(true);
+        let stopped = tokio::time::timeout_at(stop_by, self.workers.wait_zero())
+            .await
+            .is_ok();
+        tracing::info!(
+            finished,
+            stopped,
+            unprocessed_events = self.backlog(),
+            "event path stopped; unfinished work stays journaled for the next start"
+        );
+    }
+
+    fn stopping(&self) -> bool {
+        *self.stop.borrow()
+    }
+
+    /// Completes once shutdown has told the workers to stop.
+    async fn stopped(&self) {
+        let mut stop = self.stop.subscribe();
+        let _ = stop.wait_for(|stop| *stop).await;
+    }
+
+    fn spawn_worker(&self, work: impl Future<Output = ()> + Send + 'static) {
+        struct Done(Arc<Tracker>);
+        impl Drop for Done {
+            fn drop(&mut self) {
+                self.0.remove();
+            }
+        }
+        self.workers.add();
+        let done = Done(self.workers.clone());
+        tokio::spawn(async move {
+            let _done = done;
+            work.await;
+        });
+    }
+
+    /// Schedules every session the database has work for.
+    async fn sweep(self: &Arc<Self>) {
+        match self.storage.sessions_with_events().await {
+            Ok(sessions) => {
+                for (tenant, session) in sessions {
+                    if let Some(tenant) = self.tenants.get(&tenant) {
+                        self.schedule_run(tenant, session);
+                    }
+                }
+            }
+            Err(e) => tracing::error!(error = %format!("{e:#}"), "sweeping the journal failed"),
+        }
+        match self.storage.sessions_with_activities().await {
+            Ok(sessions) => {
+                for (tenant, session) in sessions {
+                    if let Some(tenant) = self.tenants.get(&tenant) {
+                        self.schedule_delivery(tenant, session);
+                    }
+                }
+            }
+            Err(e) => tracing::error!(error = %format!("{e:#}"), "sweeping the outbox failed"),
+        }
+    }
+
+    async fn housekeeping(self: Arc<Self>) {
+        let mut last_prune = None;
+        loop {
+            tokio::select! {
+                _ = self.stopped() => return,
+                _ = tokio::time::sleep(self.settings.sweep_interval) => {}
+            }
+            self.sweep().await;
+            let due = last_prune
+                .is_none_or(|at: tokio::time::Instant| at.elapsed() >= Duration::from_secs(60));
+            if due {
+                last_prune = Some(tokio::time::Instant::now());
+                let before = now_ms() - self.settings.retention.as_millis() as i64;
+                match self.storage.prune(before).await {
+                    Ok(0) => {}
+                    Ok(rows) => tracing::debug!(rows, "pruned finished rows"),
+                    Err(e) => tracing::warn!(error = %format!("{e:#}"), "pruning failed"),
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! Delivers a session's activities from the outbox to mluvii, strictly in order: an activity
+//! that fails transiently is retried (backoff with jitter, `Retry-After` honoured, pacing per
+//! session) until it is delivered or has failed for longer than the policy allows; then it
+//! becomes a dead letter and the session's later activities wait behind it.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::{BATCH, Dispatcher, Tenant};
+use crate::delivery::Attempt;
+use crate::metrics;
+use crate::storage::{OutboxEntry, now_ms};
+
+/// How one activity's delivery ended.
+enum Delivery {
+    Sent,
+    /// It is (or already was) a dead letter: the session waits.
+    Blocked,
+    /// Shutdown, or the database failed: try again later.
+    Interrupted,
+}
+
+impl Dispatcher {
+    /// Says `session` of `tenant` has activities in the outbox.
+    pub(super) fn schedule_delivery(self: &Arc<Self>, tenant: &Arc<Tenant>, session: i64) {
+        if tenant.deliveries.push(session, &self.busy) {
+            let (dispatcher, tenant) = (self.clone(), tenant.clone());
+            self.spawn_worker(async move { dispatcher.delivery_worker(tenant).await });
+        }
+    }
+
+    async fn delivery_worker(self: Arc<Self>, tenant: Arc<Tenant>) {
+        while let Some(session) = tenant.deliveries.next() {
+            let more = !self.stopping() && self.deliver_session(&tenant, session).await;
+            tenant.deliveries.release(session, more, &self.busy);
+        }
+    }
+
+    /// Delivers up to a batch of the session's activities; returns whether more may wait.
+    async fn deliver_session(&self, tenant: &Tenant, session: i64) -> bool {
+        let pending = match self
+            .storage
+            .pending_activities(tenant.id(), session, BATCH)
+            .await
+        {
+            Ok(pending) => pending,
+            Err(e) => {
+                tracing::error!(tenant = %tenant.id(), session, error = %format!("{e:#}"), "reading the outbox failed; the sweep retries");
+                return false;
+            }
+        };
+        let full = pending.len() == BATCH;
+        for entry in pending {
+            match self.deliver(tenant, entry).await {
+                Delivery::Sent => {}
+                Delivery::Blocked | Delivery::Interrupted => return false,
+            }
+        }
+        full
+    }
+
+    async fn deliver(&self, tenant: &Tenant, entry: OutboxEntry) -> Delivery {
+        if entry.dead {
+            return Delivery::Blocked;
+        }
+        let label = metrics::tenant(tenant.id());
+        let started = Instant::now();
+        let mut failures = entry.attempts;
+        let mut first_failure = entry.first_failure_ms;
+        loop {
+            let attempt = tokio::select! {
+                _ = self.stopped() => return Delivery::Interrupted,
+                attempt = async {
+                    tenant.client.pace(entry.session_id).await;
+                    tenant.client.attempt(&entry.body).await
+                } => attempt,
+            };
+            let reason = match attempt {
+                Attempt::Delivered => {
+                    self.metrics
+                        .outbound_seconds
+                        .get_or_create(&label)
+                        .observe(started.elapsed().as_secs_f64());
+                    self.metrics.activities_sent.get_or_create(&label).inc();
+                    return match self.storage.mark_sent(entry.id).await {
+                        Ok(()) => Delivery::Sent,
+                        Err(e) => {
+                            tracing::error!(error = %format!("{e:#}"), "recording a delivery failed; it may be sent again");
+                            Delivery::Interrupted
+                        }
+                    };
+                }
+                Attempt::Refused { reason } => return self.bury(tenant, &entry, &reason).await,
+                Attempt::Transient {
+                    reason,
+                    retry_after,
+                } => (reason, retry_after),
+            };
+            let (reason, retry_after) = reason;
+            failures += 1;
+            let now = now_ms();
+            let first = *first_failure.get_or_insert(now);
+            let give_up_ms = self.settings.retry.give_up_after.as_millis() as i64;
+            if now - first >= give_up_ms {
+                let reason = format!("still failing after {failures} attempts: {reason}");
+                return self.bury(tenant, &entry, &reason).await;
+            }
+            self.metrics.delivery_retries.get_or_create(&label).inc();
+            tracing::warn!(tenant = %tenant.id(), session = entry.session_id, activity = %entry.name,
+                attempt = failures, %reason, "delivery failed; will retry");
+            if let Err(e) = self.storage.record_failure(entry.id, &reason, now).await {
+                tracing::error!(error = %format!("{e:#}"), "recording a failed delivery failed");
+            }
+            let wait = self.settings.retry.backoff(failures, retry_after);
+            tokio::select! {
+                _ = self.stopped() => return Delivery::Interrupted,
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
+    /// Makes `entry` a dead letter.
+    async fn bury(&self, tenant: &Tenant, entry: &OutboxEntry, reason: &str) -> Delivery {
+        tracing::error!(tenant = %tenant.id(), session = entry.session_id, activity = %entry.name,
+            id = entry.id, %reason, "activity became a dead letter; the session's later activities wait behind it");
+        self.metrics
+            .activities_failed
+            .get_or_create(&metrics::tenant(tenant.id()))
+            .inc();
+        match self.storage.mark_dead(entry.id, reason, now_ms()).await {
+            Ok(()) => Delivery::Blocked,
+            Err(e) => {
+                tracing::error!(error = %format!("{e:#}"), "recording a dead letter failed");
+                Delivery::Interrupted
+            }
+        }
+    }
+}

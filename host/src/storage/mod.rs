@@ -1,0 +1,152 @@
+//! Durable storage of the event path: the journal of accepted webhooks, the outbox of
+//! activities waiting for mluvii, and its dead letters. One async trait, [`Storage`], with the
+//! embedded SQLite backend as the default; a shared database (PostgreSQL) can implement the
+//! same trait for several replicas.
+
+pub mod sqlite;
+
+use async_trait::async_trait;
+
+pub use sqlite::{Durability, SqliteStorage};
+
+/// A webhook accepted by ingress, to be journaled before its `200`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEvent {
+    /// The tenant whose webhook received it.
+    pub tenant: String,
+    /// The session ingress parsed from it.
+    pub session_id: i64,
+    /// When it arrived, in milliseconds since the Unix epoch.
+    pub received_at_ms: i64,
+    /// The body exactly as mluvii sent it.
+    pub body: Vec<u8>,
+}
+
+/// A journaled event not yet processed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JournalEntry {
+    /// Its position in the journal: events of a session are processed in this order.
+    pub seq: i64,
+    /// The tenant.
+    pub tenant: String,
+    /// The session.
+    pub session_id: i64,
+    /// When it arrived (ms since the epoch).
+    pub received_at_ms: i64,
+    /// The raw body.
+    pub body: Vec<u8>,
+}
+
+/// An activity a bot produced, to be stored in the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewActivity {
+    /// Its name for logs (`message`, `HandOff`, …).
+    pub name: String,
+    /// The Send API body (JSON).
+    pub body: String,
+}
+
+/// What became of an event, stored with it when it is marked processed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Completion {
+    /// The event's journal position.
+    pub seq: i64,
+    /// The activities to send, in order.
+    pub activities: Vec<NewActivity>,
+    /// Why the bot produced nothing, if it failed.
+    pub error: Option<String>,
+}
+
+/// An activity in the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxEntry {
+    /// Its position: a session's activities are sent in this order.
+    pub id: i64,
+    /// The tenant.
+    pub tenant: String,
+    /// The session.
+    pub session_id: i64,
+    /// Its name for logs.
+    pub name: String,
+    /// The Send API body (JSON).
+    pub body: String,
+    /// Failed attempts so far.
+    pub attempts: u32,
+    /// When the first failed attempt happened (ms since the epoch).
+    pub first_failure_ms: Option<i64>,
+    /// The last failure.
+    pub last_error: Option<String>,
+    /// Whether it is a dead letter (the session's later activities wait behind it).
+    pub dead: bool,
+}
+
+/// Counts of unfinished work of one tenant.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TenantBacklog {
+    /// The tenant.
+    pub tenant: String,
+    /// Journaled events not yet processed.
+    pub events: u64,
+    /// Activities not yet sent (dead letters excluded).
+    pub activities: u64,
+    /// Dead letters.
+    pub dead_letters: u64,
+}
+
+/// A tenant's session.
+pub type SessionRef = (String, i64);
+
+/// The storage of the event path. Every method is atomic; `append` and `complete` are durable
+/// when they return (concurrent calls share one commit).
+#[async_trait]
+pub trait Storage: Send + Sync {
+    /// Journals an accepted webhook; returns its journal position.
+    async fn append(&self, event: NewEvent) -> anyhow::Result<i64>;
+    /// Sessions with unprocessed events, the oldest first.
+    async fn sessions_with_events(&self) -> anyhow::Result<Vec<SessionRef>>;
+    /// Up to `limit` unprocessed events of a session, in journal order.
+    async fn pending_events(
+        &self,
+        tenant: &str,
+        session_id: i64,
+        limit: usize,
+    ) -> anyhow::Result<Vec<JournalEntry>>;
+    /// Marks an event processed and stores its activities in the outbox, in one transaction.
+    async fn complete(&self, completion: Completion) -> anyhow::Result<()>;
+    /// Sessions with unsent activities (including those blocked by a dead letter).
+    async fn sessions_with_activities(&self) -> anyhow::Result<Vec<SessionRef>>;
+    /// Up to `limit` unsent activities of a session (dead letters included), in order.
+    async fn pending_activities(
+        &self,
+        tenant: &str,
+        session_id: i64,
+        limit: usize,
+    ) -> anyhow::Result<Vec<OutboxEntry>>;
+    /// Marks an activity delivered.
+    async fn mark_sent(&self, id: i64) -> anyhow::Result<()>;
+    /// Records a failed attempt (the first failure's time is kept).
+    async fn record_failure(&self, id: i64, error: &str, now_ms: i64) -> anyhow::Result<()>;
+    /// Makes an activity a dead letter.
+    async fn mark_dead(&self, id: i64, error: &str, now_ms: i64) -> anyhow::Result<()>;
+    /// Every dead letter, oldest first.
+    async fn dead_letters(&self) -> anyhow::Result<Vec<OutboxEntry>>;
+    /// Makes a dead letter (or all, with `None`) pending again with a fresh retry budget;
+    /// returns how many.
+    async fn retry_dead(&self, id: Option<i64>) -> anyhow::Result<usize>;
+    /// Deletes a dead letter (or all, with `None`), releasing its session's later activities;
+    /// returns how many.
+    async fn drop_dead(&self, id: Option<i64>) -> anyhow::Result<usize>;
+    /// Unfinished work per tenant.
+    async fn backlog(&self) -> anyhow::Result<Vec<TenantBacklog>>;
+    /// Deletes processed events and sent activities finished before `before_ms`; returns how
+    /// many rows went.
+    async fn prune(&self, before_ms: i64) -> anyhow::Result<usize>;
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}

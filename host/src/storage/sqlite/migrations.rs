@@ -1,0 +1,78 @@
+//! Schema migrations of the event-path database, applied in order at start-up. The database's
+//! `user_version` is the number of migrations applied; a migration is never edited once
+//! released, only followed by a new one.
+
+use anyhow::{Context as _, bail};
+use rusqlite::Connection;
+
+/// Every migration, oldest first.
+const MIGRATIONS: &[&str] = &[
+    // 1: the journal, the outbox (dead letters are outbox rows in status 2).
+    "CREATE TABLE journal (
+        seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+        tenant       TEXT    NOT NULL,
+        session_id   INTEGER NOT NULL,
+        received_at  INTEGER NOT NULL,
+        body         BLOB    NOT NULL,
+        processed_at INTEGER,
+        error        TEXT
+    );
+    CREATE INDEX journal_pending ON journal (tenant, session_id, seq) WHERE processed_at IS NULL;
+    CREATE INDEX journal_processed ON journal (processed_at) WHERE processed_at IS NOT NULL;
+    CREATE TABLE outbox (
+        id            INTEGER PRIMARY KEY AUTOINCREMENT,
+        tenant        TEXT    NOT NULL,
+        session_id    INTEGER NOT NULL,
+        event_seq     INTEGER NOT NULL,
+        name          TEXT    NOT NULL,
+        body          TEXT    NOT NULL,
+        status        INTEGER NOT NULL DEFAULT 0,
+        attempts      INTEGER NOT NULL DEFAULT 0,
+        first_failure INTEGER,
+        last_error    TEXT,
+        finished_at   INTEGER
+    );
+    CREATE INDEX outbox_unsent ON outbox (tenant, session_id, id) WHERE status <> 1;
+    CREATE INDEX outbox_sent ON outbox (finished_at) WHERE status = 1;",
+];
+
+/// Brings the schema of `conn` up to date; refuses a database written by a newer wasmbot.
+pub fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
+    let applied: usize = conn
+        .pragma_query_value(None, "user_version", |row| row.get::<_, i64>(0))
+        .context("reading the schema version")? as usize;
+    if applied > MIGRATIONS.len() {
+        bail!(
+            "the database has schema version {applied}, newer than this wasmbot knows ({}); \
+             use a newer wasmbot",
+            MIGRATIONS.len()
+        );
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)
+            .with_context(|| format!("applying migration {}", index + 1))?;
+        tx.pragma_update(None, "user_version", (index + 1) as i64)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_apply_once_and_a_newer_schema_is_refused() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        migrate(&mut conn).unwrap();
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version as usize, MIGRATIONS.len());
+        conn.pragma_update(None, "user_version", 999).unwrap();
+        let err = migrate(&mut conn).unwrap_err().to_string();
+        assert!(err.contains("schema version 999"), "{err}");
+    }
+}

@@ -1,0 +1,329 @@
+//! The embedded backend: one SQLite file (`events.db` under the data directory) in WAL mode,
+//! written by one thread with group commit. rusqlite is used directly (see BENCHMARKS.md for
+//! why).
+
+mod migrations;
+mod writer;
+
+use std::path::Path;
+
+use anyhow::Context as _;
+use async_trait::async_trait;
+use rusqlite::{Connection, Row, params};
+
+use super::{Completion, JournalEntry, NewEvent, OutboxEntry, SessionRef, Storage, TenantBacklog};
+use writer::Writer;
+
+/// How hard a commit tries to reach the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    /// Every commit is fsynced (`synchronous = FULL`): an acknowledged event survives a crash
+    /// of the process and of the machine.
+    #[default]
+    Fsync,
+    /// No fsync (`synchronous = OFF`): survives a crash of the process, not of the machine.
+    /// For benchmarks and tests.
+    None,
+}
+
+const OUTBOX_PENDING: i64 = 0;
+const OUTBOX_SENT: i64 = 1;
+const OUTBOX_DEAD: i64 = 2;
+
+/// The SQLite implementation of [`Storage`].
+pub struct SqliteStorage {
+    writer: Writer,
+}
+
+impl SqliteStorage {
+    /// Opens (creating and migrating if needed) the database at `path`.
+    pub fn open(path: &Path, durability: Durability) -> anyhow::Result<Self> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("creating data directory {}", dir.display()))?;
+        }
+        let conn = Connection::open(path)
+            .with_context(|| format!("opening the event database {}", path.display()))?;
+        Self::on(conn, durability)
+            .with_context(|| format!("preparing the event database {}", path.display()))
+    }
+
+    /// A database in memory (tests).
+    pub fn in_memory() -> anyhow::Result<Self> {
+        Self::on(Connection::open_in_memory()?, Durability::None)
+    }
+
+    fn on(mut conn: Connection, durability: Durability) -> anyhow::Result<Self> {
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        let synchronous = match durability {
+            Durability::Fsync => "FULL",
+            Durability::None => "OFF",
+        };
+        conn.pragma_update(None, "synchronous", synchronous)?;
+        migrations::migrate(&mut conn)?;
+        Ok(Self {
+            writer: Writer::start(conn).context("starting the storage thread")?,
+        })
+    }
+}
+
+fn outbox_entry(row: &Row<'_>) -> rusqlite::Result<OutboxEntry> {
+    Ok(OutboxEntry {
+        id: row.get(0)?,
+        tenant: row.get(1)?,
+        session_id: row.get(2)?,
+        name: row.get(3)?,
+        body: row.get(4)?,
+        attempts: row.get(5)?,
+        first_failure_ms: row.get(6)?,
+        last_error: row.get(7)?,
+        dead: row.get::<_, i64>(8)? == OUTBOX_DEAD,
+    })
+}
+
+const OUTBOX_COLUMNS: &str =
+    "id, tenant, session_id, name, body, attempts, first_failure, last_error, status";
+
+fn sessions(conn: &Connection, sql: &str) -> rusqlite::Result<Vec<SessionRef>> {
+    let mut statement = conn.prepare_cached(sql)?;
+    let rows = statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    rows.collect()
+}
+
+#[async_trait]
+impl Storage for SqliteStorage {
+    async fn append(&self, event: NewEvent) -> anyhow::Result<i64> {
+        self.writer
+            .call(move |conn| {
+                conn.prepare_cached(
+                    "INSERT INTO journal (tenant, session_id, received_at, body) VALUES (?1, ?2, ?3, ?4)",
+                )?
+                .execute(params![event.tenant, event.session_id, event.received_at_ms, event.body])?;
+                Ok(conn.last_insert_rowid())
+            })
+            .await
+    }
+
+    async fn sessions_with_events(&self) -> anyhow::Result<Vec<SessionRef>> {
+        self.writer
+            .call(|conn| {
+                sessions(
+                    conn,
+                    "SELECT tenant, session_id FROM journal WHERE processed_at IS NULL
+                     GROUP BY tenant, session_id ORDER BY MIN(seq)",
+                )
+            })
+            .await
+    }
+
+    async fn pending_events(
+        &self,
+        tenant: &str,
+        session_id: i64,
+        limit: usize,
+    ) -> anyhow::Result<Vec<JournalEntry>> {
+        let tenant = tenant.to_owned();
+        self.writer
+            .call(move |conn| {
+                let mut statement = conn.prepare_cached(
+                    "SELECT seq, received_at, body FROM journal
+                     WHERE tenant = ?1 AND session_id = ?2 AND processed_at IS NULL
+                     ORDER BY seq LIMIT ?3",
+                )?;
+                let rows =
+                    statement.query_map(params![tenant, session_id, limit as i64], |row| {
+                        Ok(JournalEntry {
+                            seq: row.get(0)?,
+                            tenant: tenant.clone(),
+                            session_id,
+                            received_at_ms: row.get(1)?,
+                            body: row.get(2)?,
+                        })
+                    })?;
+                rows.collect()
+            })
+            .await
+    }
+
+    async fn complete(&self, completion: Completion) -> anyhow::Result<()> {
+        let now = super::now_ms();
+        self.writer
+            .call(move |conn| {
+                let (tenant, session_id): (String, i64) = conn
+                    .prepare_cached(
+                        "UPDATE journal SET processed_at = ?2, error = ?3
+                         WHERE seq = ?1 AND processed_at IS NULL RETURNING tenant, session_id",
+                    )?
+                    .query_row(params![completion.seq, now, completion.error], |row| {
+                        Ok((row.get(0)?, row.get(1)?))
+                    })?;
+                let mut insert = conn.prepare_cached(
+                    "INSERT INTO outbox (tenant, session_id, event_seq, name, body)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )?;
+                for activity in &completion.activities {
+                    insert.execute(params![
+                        tenant,
+                        session_id,
+                        completion.seq,
+                        activity.name,
+                        activity.body
+                    ])?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    async fn sessions_with_activities(&self) -> anyhow::Result<Vec<SessionRef>> {
+        self.writer
+            .call(|conn| {
+                sessions(
+                    conn,
+                    "SELECT tenant, session_id FROM outbox WHERE status <> 1
+                     GROUP BY tenant, session_id ORDER BY MIN(id)",
+                )
+            })
+            .await
+    }
+
+    async fn pending_activities(
+        &self,
+        tenant: &str,
+        session_id: i64,
+        limit: usize,
+    ) -> anyhow::Result<Vec<OutboxEntry>> {
+        let tenant = tenant.to_owned();
+        self.writer
+            .call(move |conn| {
+                let mut statement = conn.prepare_cached(&format!(
+                    "SELECT {OUTBOX_COLUMNS} FROM outbox
+                     WHERE tenant = ?1 AND session_id = ?2 AND status <> 1 ORDER BY id LIMIT ?3"
+                ))?;
+                let rows =
+                    statement.query_map(params![tenant, session_id, limit as i64], outbox_entry)?;
+                rows.collect()
+            })
+            .await
+    }
+
+    async fn mark_sent(&self, id: i64) -> anyhow::Result<()> {
+        let now = super::now_ms();
+        self.writer
+            .call(move |conn| {
+                conn.prepare_cached(
+                    "UPDATE outbox SET status = ?2, finished_at = ?3 WHERE id = ?1",
+                )?
+                .execute(params![id, OUTBOX_SENT, now])?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn record_failure(&self, id: i64, error: &str, now_ms: i64) -> anyhow::Result<()> {
+        let error = error.to_owned();
+        self.writer
+            .call(move |conn| {
+                conn.prepare_cached(
+                    "UPDATE outbox SET attempts = attempts + 1, last_error = ?2,
+                     first_failure = COALESCE(first_failure, ?3) WHERE id = ?1",
+                )?
+                .execute(params![id, error, now_ms])?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn mark_dead(&self, id: i64, error: &str, now_ms: i64) -> anyhow::Result<()> {
+        let error = error.to_owned();
+        self.writer
+            .call(move |conn| {
+                conn.prepare_cached(
+                    "UPDATE outbox SET status = ?2, attempts = attempts + 1, last_error = ?3,
+                     first_failure = COALESCE(first_failure, ?4), finished_at = ?4 WHERE id = ?1",
+                )?
+                .execute(params![id, OUTBOX_DEAD, error, now_ms])?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn dead_letters(&self) -> anyhow::Result<Vec<OutboxEntry>> {
+        self.writer
+            .call(|conn| {
+                let mut statement = conn.prepare_cached(&format!(
+                    "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE status = {OUTBOX_DEAD} ORDER BY id"
+                ))?;
+                let rows = statement.query_map([], outbox_entry)?;
+                rows.collect()
+            })
+            .await
+    }
+
+    async fn retry_dead(&self, id: Option<i64>) -> anyhow::Result<usize> {
+        self.writer
+            .call(move |conn| {
+                conn.prepare_cached(
+                    "UPDATE outbox SET status = ?1, attempts = 0, first_failure = NULL,
+                     finished_at = NULL WHERE status = ?2 AND (?3 IS NULL OR id = ?3)",
+                )?
+                .execute(params![OUTBOX_PENDING, OUTBOX_DEAD, id])
+            })
+            .await
+    }
+
+    async fn drop_dead(&self, id: Option<i64>) -> anyhow::Result<usize> {
+        self.writer
+            .call(move |conn| {
+                conn.prepare_cached(
+                    "DELETE FROM outbox WHERE status = ?1 AND (?2 IS NULL OR id = ?2)",
+                )?
+                .execute(params![OUTBOX_DEAD, id])
+            })
+            .await
+    }
+
+    async fn backlog(&self) -> anyhow::Result<Vec<TenantBacklog>> {
+        self.writer
+            .call(|conn| {
+                let mut statement = conn.prepare_cached(
+                    "SELECT tenant, SUM(events), SUM(activities), SUM(dead) FROM (
+                        SELECT tenant, COUNT(*) AS events, 0 AS activities, 0 AS dead
+                          FROM journal WHERE processed_at IS NULL GROUP BY tenant
+                        UNION ALL
+                        SELECT tenant, 0, SUM(status = 0), SUM(status = 2)
+                          FROM outbox WHERE status <> 1 GROUP BY tenant
+                     ) GROUP BY tenant ORDER BY tenant",
+                )?;
+                let rows = statement.query_map([], |row| {
+                    Ok(TenantBacklog {
+                        tenant: row.get(0)?,
+                        events: row.get::<_, i64>(1)? as u64,
+                        activities: row.get::<_, i64>(2)? as u64,
+                        dead_letters: row.get::<_, i64>(3)? as u64,
+                    })
+                })?;
+                rows.collect()
+            })
+            .await
+    }
+
+    async fn prune(&self, before_ms: i64) -> anyhow::Result<usize> {
+        self.writer
+            .call(move |conn| {
+                let events = conn
+                    .prepare_cached("DELETE FROM journal WHERE processed_at < ?1")?
+                    .execute([before_ms])?;
+                let sent = conn
+                    .prepare_cached("DELETE FROM outbox WHERE status = 1 AND finished_at < ?1")?
+                    .execute([before_ms])?;
+                Ok(events + sent)
+            })
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests;

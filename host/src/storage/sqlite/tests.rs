@@ -1,0 +1,144 @@
+use std::sync::Arc;
+
+use super::*;
+use crate::storage::{NewActivity, now_ms};
+
+fn event(tenant: &str, session_id: i64, body: &str) -> NewEvent {
+    NewEvent {
+        tenant: tenant.into(),
+        session_id,
+        received_at_ms: 1,
+        body: body.as_bytes().to_vec(),
+    }
+}
+
+fn activity(text: &str) -> NewActivity {
+    NewActivity {
+        name: "message".into(),
+        body: text.into(),
+    }
+}
+
+#[tokio::test]
+async fn events_come_back_per_session_in_order_and_completing_fills_the_outbox() {
+    let db = SqliteStorage::in_memory().unwrap();
+    let a1 = db.append(event("a", 1, "a1")).await.unwrap();
+    db.append(event("b", 1, "b1")).await.unwrap();
+    let a2 = db.append(event("a", 1, "a2")).await.unwrap();
+    db.append(event("a", 2, "a-2")).await.unwrap();
+    assert!(a1 < a2);
+    assert_eq!(
+        db.sessions_with_events().await.unwrap(),
+        vec![("a".into(), 1), ("b".into(), 1), ("a".into(), 2)]
+    );
+    let pending = db.pending_events("a", 1, 10).await.unwrap();
+    let bodies: Vec<_> = pending.iter().map(|e| e.body.clone()).collect();
+    assert_eq!(bodies, vec![b"a1".to_vec(), b"a2".to_vec()]);
+    db.complete(Completion {
+        seq: a1,
+        activities: vec![activity("r1"), activity("r2")],
+        error: None,
+    })
+    .await
+    .unwrap();
+    assert_eq!(db.pending_events("a", 1, 10).await.unwrap()[0].seq, a2);
+    let out = db.pending_activities("a", 1, 10).await.unwrap();
+    assert_eq!(out.len(), 2);
+    assert_eq!((out[0].body.as_str(), out[1].body.as_str()), ("r1", "r2"));
+    assert!(out[0].id < out[1].id);
+    // Completing twice is an error and stores nothing twice.
+    let again = db.complete(Completion {
+        seq: a1,
+        activities: vec![activity("dup")],
+        error: None,
+    });
+    assert!(again.await.is_err());
+    assert_eq!(db.pending_activities("a", 1, 10).await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn failures_keep_the_first_time_and_dead_letters_can_be_retried_or_dropped() {
+    let db = SqliteStorage::in_memory().unwrap();
+    let seq = db.append(event("a", 7, "e")).await.unwrap();
+    db.complete(Completion {
+        seq,
+        activities: vec![activity("x"), activity("y")],
+        error: None,
+    })
+    .await
+    .unwrap();
+    let out = db.pending_activities("a", 7, 10).await.unwrap();
+    db.record_failure(out[0].id, "503", 100).await.unwrap();
+    db.record_failure(out[0].id, "504", 200).await.unwrap();
+    let first = &db.pending_activities("a", 7, 1).await.unwrap()[0];
+    assert_eq!(first.attempts, 2);
+    assert_eq!(first.first_failure_ms, Some(100));
+    assert_eq!(first.last_error.as_deref(), Some("504"));
+    db.mark_dead(out[0].id, "gave up", 300).await.unwrap();
+    let dead = db.dead_letters().await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert!(dead[0].dead);
+    let backlog = db.backlog().await.unwrap();
+    assert_eq!(
+        backlog,
+        vec![TenantBacklog {
+            tenant: "a".into(),
+            events: 0,
+            activities: 1,
+            dead_letters: 1
+        }]
+    );
+    assert_eq!(db.retry_dead(None).await.unwrap(), 1);
+    let retried = &db.pending_activities("a", 7, 1).await.unwrap()[0];
+    assert!(!retried.dead);
+    assert_eq!((retried.attempts, retried.first_failure_ms), (0, None));
+    db.mark_dead(out[0].id, "again", 400).await.unwrap();
+    assert_eq!(db.drop_dead(Some(out[0].id)).await.unwrap(), 1);
+    assert_eq!(
+        db.pending_activities("a", 7, 10).await.unwrap()[0].body,
+        "y"
+    );
+}
+
+#[tokio::test]
+async fn concurrent_appends_share_commits_and_all_survive_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.db");
+    {
+        let db = Arc::new(SqliteStorage::open(&path, Durability::Fsync).unwrap());
+        let mut tasks = Vec::new();
+        for i in 0..200 {
+            let db = db.clone();
+            tasks.push(tokio::spawn(async move {
+                db.append(event("t", i % 10, "x")).await.unwrap()
+            }));
+        }
+        for task in tasks {
+            task.await.unwrap();
+        }
+    }
+    let db = SqliteStorage::open(&path, Durability::Fsync).unwrap();
+    let backlog = db.backlog().await.unwrap();
+    assert_eq!(backlog[0].events, 200);
+    assert_eq!(db.sessions_with_events().await.unwrap().len(), 10);
+}
+
+#[tokio::test]
+async fn pruning_removes_only_finished_rows() {
+    let db = SqliteStorage::in_memory().unwrap();
+    let done = db.append(event("a", 1, "done")).await.unwrap();
+    db.append(event("a", 2, "waiting")).await.unwrap();
+    db.complete(Completion {
+        seq: done,
+        activities: vec![activity("sent"), activity("unsent")],
+        error: None,
+    })
+    .await
+    .unwrap();
+    let out = db.pending_activities("a", 1, 10).await.unwrap();
+    db.mark_sent(out[0].id).await.unwrap();
+    let removed = db.prune(now_ms() + 1000).await.unwrap();
+    assert_eq!(removed, 2, "the processed event and the sent activity");
+    assert_eq!(db.pending_events("a", 2, 10).await.unwrap().len(), 1);
+    assert_eq!(db.pending_activities("a", 1, 10).await.unwrap().len(), 1);
+}

@@ -1,0 +1,154 @@
+//! A real `wasmbot serve` process on a loopback port, configured by a TOML file the test
+//! writes, with its mluvii being a simulator in the test process.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+use wasmbot::simulator::{Simulator, SimulatorConfig, WebhookTarget};
+
+use crate::wasmbot_bin;
+
+/// The webhook token of every tenant of [`ServeProcess`].
+pub const TOKEN: &str = "hook-token";
+/// The mluvii client secret the simulator accepts.
+pub const SECRET: &str = "mluvii-secret";
+
+/// A simulator serving on loopback in this process.
+pub async fn simulator() -> (Simulator, String) {
+    let sim = Simulator::new(SimulatorConfig {
+        client_id: "client".into(),
+        client_secret: SECRET.into(),
+        token_lifetime: Duration::from_secs(3600),
+        groups: vec![],
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let router = sim.router();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    (sim, url)
+}
+
+/// Writes `wasmbot.toml` in `dir`: `[server]` with `server_extra` lines, and one tenant per
+/// `(id, plugin, chatbot_id, limits lines)`, all with mluvii at `sim_url`.
+pub fn write_config(
+    dir: &Path,
+    sim_url: &str,
+    server_extra: &str,
+    tenants: &[(&str, &str, i64, &str)],
+) -> PathBuf {
+    let mut text =
+        format!("[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"data\"\n{server_extra}\n");
+    for (id, plugin, chatbot_id, limits) in tenants {
+        text += &format!(
+            r#"
+[[tenant]]
+id = "{id}"
+plugin = {plugin:?}
+webhook_token_env = "WEBHOOK_TOKEN"
+[tenant.limits]
+{limits}
+[tenant.mluvii]
+base_url = "{sim_url}"
+chatbot_id = {chatbot_id}
+client_id = "client"
+client_secret_env = "MLUVII_SECRET"
+"#
+        );
+    }
+    let path = dir.join("wasmbot.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// A running `wasmbot serve`.
+pub struct ServeProcess {
+    /// The child process.
+    pub child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    logs: Option<std::thread::JoinHandle<Vec<String>>>,
+}
+
+impl ServeProcess {
+    /// Starts `wasmbot serve --config config` and waits until it listens.
+    pub fn start(config: &Path) -> Self {
+        let mut child = Command::new(wasmbot_bin())
+            .args(["--log-format", "json", "serve", "--config"])
+            .arg(config)
+            .env("WEBHOOK_TOKEN", TOKEN)
+            .env("MLUVII_SECRET", SECRET)
+            .env("WASMBOT_LOG", "info")
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let address = loop {
+            let line = lines.next().expect("serve exited early").unwrap();
+            let log: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
+            if log["fields"]["message"] == "wasmbot serving" {
+                break log["fields"]["address"].as_str().unwrap().to_owned();
+            }
+        };
+        let logs = std::thread::spawn(move || lines.map_while(Result::ok).collect());
+        Self {
+            child,
+            url: format!("http://{address}"),
+            logs: Some(logs),
+        }
+    }
+
+    /// The webhook URL of `tenant`, token included.
+    pub fn webhook(&self, tenant: &str) -> String {
+        format!("{}/webhook/{tenant}?access_token={TOKEN}", self.url)
+    }
+
+    /// Connects chatbot `chatbot_id` of the simulator to `tenant`'s webhook.
+    pub fn connect(&self, sim: &Simulator, chatbot_id: i64, tenant: &str) {
+        sim.connect_chatbot(
+            chatbot_id,
+            WebhookTarget {
+                url: self.webhook(tenant),
+                name: tenant.into(),
+            },
+        );
+    }
+
+    /// Sends `signal` (`KILL`, `TERM`, `INT`) to the process.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit, at most `limit`; returns its log lines and how long
+    /// it took. Panics (after killing it) if it does not exit in time.
+    pub async fn wait(
+        mut self,
+        limit: Duration,
+    ) -> (std::process::ExitStatus, Vec<String>, Duration) {
+        let started = std::time::Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                let logs = self.logs.take().unwrap().join().unwrap();
+                return (status, logs, started.elapsed());
+            }
+            if started.elapsed() > limit {
+                let _ = self.child.kill();
+                panic!("wasmbot did not exit within {limit:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
