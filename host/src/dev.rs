@@ -17,6 +17,7 @@ use crate::delivery::RetryPolicy;
 use crate::mluvii::inbound::AvailableGroup;
 use crate::server::{AppState, run, setup::build_state};
 use crate::simulator::{Simulator, SimulatorConfig, WebhookTarget};
+use crate::storage::Durability;
 
 /// A bot to serve in dev mode.
 #[derive(Debug, Clone)]
@@ -44,6 +45,8 @@ pub struct DevOptions {
     pub token_lifetime: Duration,
     /// Send API retry policy.
     pub retry: RetryPolicy,
+    /// Whether journal commits are fsynced.
+    pub durability: Durability,
 }
 
 /// A running simulator + server pair.
@@ -123,6 +126,7 @@ pub async fn start(options: DevOptions) -> anyhow::Result<DevServer> {
             retry_first_backoff_ms: options.retry.first_backoff.as_millis() as u64,
             retry_max_backoff_ms: options.retry.max_backoff.as_millis() as u64,
             dead_letter_after_secs: options.retry.give_up_after.as_secs(),
+            durability: options.durability,
             ..ServerConfig::default()
         },
         tenants: options

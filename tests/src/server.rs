@@ -9,6 +9,7 @@ use wasmbot::dev::{DevBot, DevOptions, DevServer, start};
 use wasmbot::mluvii::inbound::AvailableGroup;
 use wasmbot::server::AppState;
 use wasmbot::simulator::Simulator;
+use wasmbot::storage::Durability;
 
 /// A running server + simulator pair.
 pub struct Harness {
@@ -53,6 +54,15 @@ pub fn group(id: i32, state: &str) -> AvailableGroup {
 impl Harness {
     /// Starts the simulator and wasmbot with `tenants`, tokens living `token_lifetime`.
     pub async fn start(tenants: &[TestTenant<'_>], token_lifetime: Duration) -> Self {
+        Self::start_with(tenants, token_lifetime, Durability::Fsync).await
+    }
+
+    /// As [`Harness::start`], with the journal's `durability`.
+    pub async fn start_with(
+        tenants: &[TestTenant<'_>],
+        token_lifetime: Duration,
+        durability: Durability,
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let bots = tenants
             .iter()
@@ -78,6 +88,7 @@ impl Harness {
                 max_backoff: Duration::from_millis(200),
                 give_up_after: Duration::from_secs(30),
             },
+            durability,
         })
         .await
         .unwrap();

@@ -61,6 +61,7 @@ pub fn dev(args: &DevArgs) -> anyhow::Result<()> {
             data_dir: args.data_dir.clone(),
             token_lifetime: Duration::from_secs(3600),
             retry: RetryPolicy::default(),
+            durability: crate::storage::Durability::Fsync,
         })
         .await?;
         println!("wasmbot is serving the example bots at {}", server.host_url);

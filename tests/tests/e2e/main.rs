@@ -6,6 +6,7 @@ mod delivery_faults;
 mod echo_bot;
 mod every_plugin_is_tested;
 mod misbehaving_bots;
+mod overload;
 mod refused_plugins;
 mod serve_binary;
 mod server_e2e;
