@@ -99,11 +99,6 @@ impl ServerConfig {
             give_up_after: Duration::from_secs(self.dead_letter_after_secs),
         }
     }
-
-    /// The path of the event database.
-    pub fn events_db(&self) -> PathBuf {
-        self.data_dir.join("events.db")
-    }
 }
 
 fn default_max_backlog() -> usize {

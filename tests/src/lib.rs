@@ -6,9 +6,10 @@ use std::sync::{Arc, OnceLock};
 
 use serde_json::Value;
 use wasmbot::capabilities::config::Settings;
-use wasmbot::capabilities::state::{SqliteStateStore, StateStore};
+use wasmbot::capabilities::state::{StateStore, StorageState};
 use wasmbot::mluvii::{Webhook, WebhookEvent, parse_webhook};
 use wasmbot::runtime::{BotRun, EngineSettings, Limits, Plugin, Runtime, TenantEnv};
+use wasmbot::storage::SqliteStorage;
 
 pub mod serve_process;
 pub mod server;
@@ -34,14 +35,26 @@ pub fn load(path: &str) -> Plugin {
         .unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
+/// A fresh in-memory state store, as bots reach it (waited for on a runtime shared by the
+/// tests of one binary; call the bot from a plain thread, not from an async task).
+pub fn state_store() -> Arc<dyn StateStore> {
+    static IO: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    let io = IO.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("a runtime")
+    });
+    Arc::new(StorageState::new(
+        Arc::new(SqliteStorage::in_memory().unwrap()),
+        io.handle().clone(),
+    ))
+}
+
 /// A tenant with its own in-memory state and the given settings.
 pub fn tenant(id: &str, settings: Value, limits: Limits) -> Arc<TenantEnv> {
-    tenant_with_store(
-        id,
-        settings,
-        limits,
-        Arc::new(SqliteStateStore::in_memory().unwrap()),
-    )
+    tenant_with_store(id, settings, limits, state_store())
 }
 
 /// A tenant on a given state store.

@@ -60,11 +60,7 @@ pub fn dead_letters(args: &DeadLetterArgs) -> anyhow::Result<()> {
         Some(dir) => dir.clone(),
         None => ConfigFile::load(&args.config)?.server.data_dir,
     };
-    let path = crate::config::ServerConfig {
-        data_dir,
-        ..Default::default()
-    }
-    .events_db();
+    let path = data_dir.join(crate::storage::sqlite::EVENTS_FILE);
     if !path.exists() {
         bail!("{} does not exist: no event database there", path.display());
     }
@@ -72,7 +68,7 @@ pub fn dead_letters(args: &DeadLetterArgs) -> anyhow::Result<()> {
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async {
-        let storage = SqliteStorage::open(&path, Durability::Fsync)?;
+        let storage = SqliteStorage::open(&data_dir, Durability::Fsync)?;
         match &args.action {
             DeadLetterAction::List => {
                 let letters = storage.dead_letters().await?;

@@ -7,9 +7,10 @@ use std::sync::Arc;
 use anyhow::{Context as _, bail};
 
 use crate::capabilities::config::Settings;
-use crate::capabilities::state::{SqliteStateStore, StateStore};
+use crate::capabilities::state::{StateStore, StorageState};
 use crate::mluvii::{Webhook, parse_webhook};
 use crate::runtime::{EngineSettings, Limits, Runtime, TenantEnv};
+use crate::storage::{Durability, SqliteStorage, Storage};
 
 /// Arguments of `wasmbot run`.
 #[derive(Debug, clap::Args)]
@@ -39,10 +40,15 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     let plugin = runtime
         .load(&bytes)
         .with_context(|| format!("{} was refused", args.plugin.display()))?;
-    let state: Arc<dyn StateStore> = match &args.state_dir {
-        Some(dir) => Arc::new(SqliteStateStore::open(&dir.join("state.db"))?),
-        None => Arc::new(SqliteStateStore::in_memory()?),
+    let storage: Arc<dyn Storage> = match &args.state_dir {
+        Some(dir) => Arc::new(SqliteStorage::open(dir, Durability::Fsync)?),
+        None => Arc::new(SqliteStorage::in_memory()?),
     };
+    let io = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let state: Arc<dyn StateStore> = Arc::new(StorageState::new(storage, io.handle().clone()));
     let tenant = Arc::new(TenantEnv {
         id: args.tenant.clone(),
         settings: load_settings(args.settings.as_deref())?,

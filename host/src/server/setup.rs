@@ -9,7 +9,7 @@ use arc_swap::ArcSwapOption;
 
 use super::AppState;
 use crate::capabilities::config::Settings;
-use crate::capabilities::state::{SqliteStateStore, StateStore};
+use crate::capabilities::state::{StateStore, StorageState};
 use crate::config::{ConfigFile, resolve_secret};
 use crate::delivery::mluvii_client::http_client;
 use crate::delivery::{MluviiClient, MluviiEndpoint};
@@ -24,13 +24,14 @@ use crate::storage::{SqliteStorage, Storage};
 /// that does not load is logged and its tenant reported by `/readyz`.
 pub async fn build_state(config: &ConfigFile) -> anyhow::Result<AppState> {
     let runtime = Runtime::new(&EngineSettings::default())?;
-    let store: Arc<dyn StateStore> = Arc::new(SqliteStateStore::open(
-        &config.server.data_dir.join("state.db"),
-    )?);
     let storage: Arc<dyn Storage> = Arc::new(SqliteStorage::open(
-        &config.server.events_db(),
+        &config.server.data_dir,
         config.server.durability,
     )?);
+    let store: Arc<dyn StateStore> = Arc::new(StorageState::new(
+        storage.clone(),
+        tokio::runtime::Handle::current(),
+    ));
     let http = http_client()?;
     let metrics = Arc::new(Metrics::default());
     let mut tenants = HashMap::new();

@@ -1,7 +1,7 @@
-//! Durable storage of the event path: the journal of accepted webhooks, the outbox of
-//! activities waiting for mluvii, and its dead letters. One async trait, [`Storage`], with the
-//! embedded SQLite backend as the default; a shared database (PostgreSQL) can implement the
-//! same trait for several replicas.
+//! Durable storage: the journal of accepted webhooks, the outbox of activities waiting for
+//! mluvii, its dead letters, and the bots' key-value state. One async trait, [`Storage`], with
+//! the embedded SQLite backend as the default; a shared database (PostgreSQL) can implement
+//! the same trait for several replicas.
 
 pub mod sqlite;
 
@@ -141,6 +141,12 @@ pub trait Storage: Send + Sync {
     /// Deletes processed events and sent activities finished before `before_ms`; returns how
     /// many rows went.
     async fn prune(&self, before_ms: i64) -> anyhow::Result<usize>;
+    /// The bot state value under `key` in `scope` (a tenant id, or a host-internal scope).
+    async fn state_get(&self, scope: &str, key: &str) -> anyhow::Result<Option<Vec<u8>>>;
+    /// Stores a bot state value.
+    async fn state_set(&self, scope: &str, key: &str, value: Vec<u8>) -> anyhow::Result<()>;
+    /// Removes a bot state value.
+    async fn state_delete(&self, scope: &str, key: &str) -> anyhow::Result<()>;
 }
 
 /// Milliseconds since the Unix epoch, now.

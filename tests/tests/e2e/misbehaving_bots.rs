@@ -102,8 +102,7 @@ fn stdout_stderr_and_the_log_import_are_captured() {
 #[test]
 fn state_is_per_tenant_and_limited() {
     let bot = load(plugins::MISBEHAVING);
-    let store =
-        std::sync::Arc::new(wasmbot::capabilities::state::SqliteStateStore::in_memory().unwrap());
+    let store = wasmbot_tests::state_store();
     let acme = wasmbot_tests::tenant_with_store("acme", json!({}), tight(), store.clone());
     let globex = wasmbot_tests::tenant_with_store("globex", json!({}), tight(), store);
     let said = |t, s| bodies(&bot, t, &text(s, "count"))[0]["text"].clone();

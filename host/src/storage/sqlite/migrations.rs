@@ -1,12 +1,21 @@
-//! Schema migrations of the event-path database, applied in order at start-up. The database's
+//! Schema migrations of the two databases, applied in order at start-up. A database's
 //! `user_version` is the number of migrations applied; a migration is never edited once
 //! released, only followed by a new one.
 
 use anyhow::{Context as _, bail};
 use rusqlite::Connection;
 
-/// Every migration, oldest first.
-const MIGRATIONS: &[&str] = &[
+/// Migrations of `state.db`, oldest first. The first matches the table earlier releases
+/// created without a version, so their files are taken over as they are.
+pub const STATE: &[&str] = &["CREATE TABLE IF NOT EXISTS bot_state (
+        scope TEXT NOT NULL,
+        key   TEXT NOT NULL,
+        value BLOB NOT NULL,
+        PRIMARY KEY (scope, key)
+    ) WITHOUT ROWID;"];
+
+/// Migrations of `events.db`, oldest first.
+pub const EVENTS: &[&str] = &[
     // 1: the journal, the outbox (dead letters are outbox rows in status 2).
     "CREATE TABLE journal (
         seq          INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -36,19 +45,20 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX outbox_sent ON outbox (finished_at) WHERE status = 1;",
 ];
 
-/// Brings the schema of `conn` up to date; refuses a database written by a newer wasmbot.
-pub fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
+/// Brings the schema of `conn` up to date with `migrations`; refuses a database written by a
+/// newer wasmbot.
+pub fn migrate(conn: &mut Connection, migrations: &[&str]) -> anyhow::Result<()> {
     let applied: usize = conn
         .pragma_query_value(None, "user_version", |row| row.get::<_, i64>(0))
         .context("reading the schema version")? as usize;
-    if applied > MIGRATIONS.len() {
+    if applied > migrations.len() {
         bail!(
             "the database has schema version {applied}, newer than this wasmbot knows ({}); \
              use a newer wasmbot",
-            MIGRATIONS.len()
+            migrations.len()
         );
     }
-    for (index, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
+    for (index, sql) in migrations.iter().enumerate().skip(applied) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)
             .with_context(|| format!("applying migration {}", index + 1))?;
@@ -65,14 +75,32 @@ mod tests {
     #[test]
     fn migrations_apply_once_and_a_newer_schema_is_refused() {
         let mut conn = Connection::open_in_memory().unwrap();
-        migrate(&mut conn).unwrap();
-        migrate(&mut conn).unwrap();
+        migrate(&mut conn, EVENTS).unwrap();
+        migrate(&mut conn, EVENTS).unwrap();
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
-        assert_eq!(version as usize, MIGRATIONS.len());
+        assert_eq!(version as usize, EVENTS.len());
         conn.pragma_update(None, "user_version", 999).unwrap();
-        let err = migrate(&mut conn).unwrap_err().to_string();
+        let err = migrate(&mut conn, EVENTS).unwrap_err().to_string();
         assert!(err.contains("schema version 999"), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod state_tests {
+    use super::*;
+
+    #[test]
+    fn a_state_file_of_an_earlier_release_is_taken_over_with_its_rows() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(STATE[0]).unwrap();
+        conn.execute("INSERT INTO bot_state VALUES ('t', 'k', x'01')", [])
+            .unwrap();
+        migrate(&mut conn, STATE).unwrap();
+        let rows: i64 = conn
+            .query_row("SELECT COUNT(*) FROM bot_state", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 1);
     }
 }

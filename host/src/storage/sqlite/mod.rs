@@ -1,6 +1,7 @@
-//! The embedded backend: one SQLite file (`events.db` under the data directory) in WAL mode,
-//! written by one thread with group commit. rusqlite is used directly (see BENCHMARKS.md for
-//! why).
+//! The embedded backend: two SQLite files under the data directory, each in WAL mode and
+//! owned by one thread that commits in groups: `events.db` (journal, outbox, dead letters)
+//! and `state.db` (the bots' state, apart so a bot's state call never waits behind a batch
+//! of webhooks). rusqlite is used directly (see BENCHMARKS.md for why).
 
 mod migrations;
 mod writer;
@@ -9,7 +10,7 @@ use std::path::Path;
 
 use anyhow::Context as _;
 use async_trait::async_trait;
-use rusqlite::{Connection, Row, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{Completion, JournalEntry, NewEvent, OutboxEntry, SessionRef, Storage, TenantBacklog};
 use writer::Writer;
@@ -31,42 +32,66 @@ const OUTBOX_PENDING: i64 = 0;
 const OUTBOX_SENT: i64 = 1;
 const OUTBOX_DEAD: i64 = 2;
 
+/// The file of the journal, the outbox and the dead letters, in the data directory.
+pub const EVENTS_FILE: &str = "events.db";
+/// The file of the bots' state, in the data directory.
+pub const STATE_FILE: &str = "state.db";
+
 /// The SQLite implementation of [`Storage`].
 pub struct SqliteStorage {
     writer: Writer,
+    state: Writer,
 }
 
 impl SqliteStorage {
-    /// Opens (creating and migrating if needed) the database at `path`.
-    pub fn open(path: &Path, durability: Durability) -> anyhow::Result<Self> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("creating data directory {}", dir.display()))?;
-        }
-        let conn = Connection::open(path)
-            .with_context(|| format!("opening the event database {}", path.display()))?;
-        Self::on(conn, durability)
-            .with_context(|| format!("preparing the event database {}", path.display()))
-    }
-
-    /// A database in memory (tests).
-    pub fn in_memory() -> anyhow::Result<Self> {
-        Self::on(Connection::open_in_memory()?, Durability::None)
-    }
-
-    fn on(mut conn: Connection, durability: Durability) -> anyhow::Result<Self> {
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        let synchronous = match durability {
-            Durability::Fsync => "FULL",
-            Durability::None => "OFF",
+    /// Opens (creating and migrating if needed) the databases in `data_dir`.
+    pub fn open(data_dir: &Path, durability: Durability) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(data_dir)
+            .with_context(|| format!("creating data directory {}", data_dir.display()))?;
+        let open = |file: &str, migrations: &[&str]| -> anyhow::Result<Writer> {
+            let path = data_dir.join(file);
+            let conn =
+                Connection::open(&path).with_context(|| format!("opening {}", path.display()))?;
+            start(conn, durability, migrations)
+                .with_context(|| format!("preparing {}", path.display()))
         };
-        conn.pragma_update(None, "synchronous", synchronous)?;
-        migrations::migrate(&mut conn)?;
         Ok(Self {
-            writer: Writer::start(conn).context("starting the storage thread")?,
+            writer: open(EVENTS_FILE, migrations::EVENTS)?,
+            state: open(STATE_FILE, migrations::STATE)?,
         })
     }
+
+    /// Databases in memory (tests, `wasmbot run` without a state directory).
+    pub fn in_memory() -> anyhow::Result<Self> {
+        Ok(Self {
+            writer: start(
+                Connection::open_in_memory()?,
+                Durability::None,
+                migrations::EVENTS,
+            )?,
+            state: start(
+                Connection::open_in_memory()?,
+                Durability::None,
+                migrations::STATE,
+            )?,
+        })
+    }
+}
+
+fn start(
+    mut conn: Connection,
+    durability: Durability,
+    migrations: &[&str],
+) -> anyhow::Result<Writer> {
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    let synchronous = match durability {
+        Durability::Fsync => "FULL",
+        Durability::None => "OFF",
+    };
+    conn.pragma_update(None, "synchronous", synchronous)?;
+    migrations::migrate(&mut conn, migrations)?;
+    Writer::start(conn).context("starting a storage thread")
 }
 
 fn outbox_entry(row: &Row<'_>) -> rusqlite::Result<OutboxEntry> {
@@ -320,6 +345,42 @@ impl Storage for SqliteStorage {
                     .prepare_cached("DELETE FROM outbox WHERE status = 1 AND finished_at < ?1")?
                     .execute([before_ms])?;
                 Ok(events + sent)
+            })
+            .await
+    }
+
+    async fn state_get(&self, scope: &str, key: &str) -> anyhow::Result<Option<Vec<u8>>> {
+        let (scope, key) = (scope.to_owned(), key.to_owned());
+        self.state
+            .call(move |conn| {
+                conn.prepare_cached("SELECT value FROM bot_state WHERE scope = ?1 AND key = ?2")?
+                    .query_row(params![scope, key], |row| row.get(0))
+                    .optional()
+            })
+            .await
+    }
+
+    async fn state_set(&self, scope: &str, key: &str, value: Vec<u8>) -> anyhow::Result<()> {
+        let (scope, key) = (scope.to_owned(), key.to_owned());
+        self.state
+            .call(move |conn| {
+                conn.prepare_cached(
+                    "INSERT INTO bot_state (scope, key, value) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (scope, key) DO UPDATE SET value = excluded.value",
+                )?
+                .execute(params![scope, key, value])?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn state_delete(&self, scope: &str, key: &str) -> anyhow::Result<()> {
+        let (scope, key) = (scope.to_owned(), key.to_owned());
+        self.state
+            .call(move |conn| {
+                conn.prepare_cached("DELETE FROM bot_state WHERE scope = ?1 AND key = ?2")?
+                    .execute(params![scope, key])?;
+                Ok(())
             })
             .await
     }

@@ -103,9 +103,9 @@ async fn failures_keep_the_first_time_and_dead_letters_can_be_retried_or_dropped
 #[tokio::test]
 async fn concurrent_appends_share_commits_and_all_survive_reopening() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("events.db");
+    let path = dir.path();
     {
-        let db = Arc::new(SqliteStorage::open(&path, Durability::Fsync).unwrap());
+        let db = Arc::new(SqliteStorage::open(path, Durability::Fsync).unwrap());
         let mut tasks = Vec::new();
         for i in 0..200 {
             let db = db.clone();
@@ -117,7 +117,7 @@ async fn concurrent_appends_share_commits_and_all_survive_reopening() {
             task.await.unwrap();
         }
     }
-    let db = SqliteStorage::open(&path, Durability::Fsync).unwrap();
+    let db = SqliteStorage::open(path, Durability::Fsync).unwrap();
     let backlog = db.backlog().await.unwrap();
     assert_eq!(backlog[0].events, 200);
     assert_eq!(db.sessions_with_events().await.unwrap().len(), 10);
@@ -141,4 +141,28 @@ async fn pruning_removes_only_finished_rows() {
     assert_eq!(removed, 2, "the processed event and the sent activity");
     assert_eq!(db.pending_events("a", 2, 10).await.unwrap().len(), 1);
     assert_eq!(db.pending_activities("a", 1, 10).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn state_scopes_are_kept_apart_values_replace_and_survive_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let db = SqliteStorage::open(dir.path(), Durability::Fsync).unwrap();
+        db.state_set("acme", "k", b"one".to_vec()).await.unwrap();
+        db.state_set("acme", "k", b"two".to_vec()).await.unwrap();
+        db.state_set("other", "k", b"three".to_vec()).await.unwrap();
+        db.state_set("acme", "gone", b"x".to_vec()).await.unwrap();
+        db.state_delete("acme", "gone").await.unwrap();
+        db.state_delete("acme", "never-there").await.unwrap();
+    }
+    let db = SqliteStorage::open(dir.path(), Durability::Fsync).unwrap();
+    assert_eq!(
+        db.state_get("acme", "k").await.unwrap().as_deref(),
+        Some(&b"two"[..])
+    );
+    assert_eq!(
+        db.state_get("other", "k").await.unwrap().as_deref(),
+        Some(&b"three"[..])
+    );
+    assert_eq!(db.state_get("acme", "gone").await.unwrap(), None);
 }
