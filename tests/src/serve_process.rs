@@ -85,14 +85,22 @@ impl ServeProcess {
             .spawn()
             .unwrap();
         let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let mut start_up = Vec::new();
         let address = loop {
-            let line = lines.next().expect("serve exited early").unwrap();
+            let line = lines
+                .next()
+                .unwrap_or_else(|| panic!("serve exited early: {start_up:?}"))
+                .unwrap();
             let log: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
+            start_up.push(line);
             if log["fields"]["message"] == "wasmbot serving" {
                 break log["fields"]["address"].as_str().unwrap().to_owned();
             }
         };
-        let logs = std::thread::spawn(move || lines.map_while(Result::ok).collect());
+        let logs = std::thread::spawn(move || {
+            start_up.extend(lines.map_while(Result::ok));
+            start_up
+        });
         Self {
             child,
             url: format!("http://{address}"),
@@ -125,8 +133,8 @@ impl ServeProcess {
         assert!(status.success());
     }
 
-    /// Waits for the process to exit, at most `limit`; returns its log lines and how long
-    /// it took. Panics (after killing it) if it does not exit in time.
+    /// Waits for the process to exit, at most `limit`; returns its exit status, every log
+    /// line it wrote (start-up included) and how long it took. Panics (after killing it) if it does not exit in time.
     pub async fn wait(
         mut self,
         limit: Duration,

@@ -10,4 +10,5 @@ mod overload;
 mod refused_plugins;
 mod serve_binary;
 mod server_e2e;
+mod simulator_fixtures;
 mod support_bot;

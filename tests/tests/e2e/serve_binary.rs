@@ -1,12 +1,11 @@
 //! The `wasmbot serve` binary: configuration file, secrets from the environment, a webhook
 //! through to the Send API, and SIGTERM that finishes accepted events before exiting.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use wasmbot::simulator::{Simulator, SimulatorConfig, WebhookTarget};
+use wasmbot_tests::serve_process::{SECRET, ServeProcess, TOKEN, simulator, write_config};
 use wasmbot_tests::{get_status, plugins, wasmbot_bin};
 
 fn config(dir: &std::path::Path, sim_url: &str) -> std::path::PathBuf {
@@ -40,70 +39,36 @@ client_secret_env = "ACME_MLUVII_SECRET"
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_delivers_and_finishes_accepted_events_on_sigterm() {
-    let sim = Simulator::new(SimulatorConfig {
-        client_id: "client".into(),
-        client_secret: "mluvii-secret".into(),
-        token_lifetime: Duration::from_secs(3600),
-        groups: vec![],
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let sim_url = format!("http://{}", listener.local_addr().unwrap());
-    let router = sim.router();
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-
+    let (sim, sim_url) = simulator().await;
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(wasmbot_bin())
-        .args(["--log-format", "json", "serve", "--config"])
-        .arg(config(dir.path(), &sim_url))
-        .env("ACME_WEBHOOK_TOKEN", "hook-token")
-        .env("ACME_MLUVII_SECRET", "mluvii-secret")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let address = loop {
-        let line = lines.next().expect("serve exited early").unwrap();
-        let log: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
-        assert!(
-            !line.contains("hook-token") && !line.contains("mluvii-secret"),
-            "secret logged: {line}"
-        );
-        if log["fields"]["message"] == "wasmbot serving" {
-            break log["fields"]["address"].as_str().unwrap().to_owned();
-        }
-    };
-    let logs = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>());
-    let host = format!("http://{address}");
-    sim.connect_chatbot(
-        166,
-        WebhookTarget {
-            url: format!("{host}/webhook/acme?access_token=hook-token"),
-            name: "acme".into(),
-        },
+    let config = write_config(
+        dir.path(),
+        &sim_url,
+        "",
+        &[("acme", plugins::ECHO, 166, "")],
     );
+    let server = ServeProcess::start(&config);
+    server.connect(&sim, 166, "acme");
     let http = reqwest::Client::new();
-    assert_eq!(get_status(&http, &format!("{host}/readyz")).await, 200);
+    assert_eq!(
+        get_status(&http, &format!("{}/readyz", server.url)).await,
+        200
+    );
 
     // Slow delivery with failures so events are in flight when SIGTERM arrives.
     sim.inject_faults([503, 503, 503]);
     for i in 0..3 {
         let body = json!({"activity": "Text", "sessionId": 42, "text": format!("m{i}")});
         let r = http
-            .post(format!("{host}/webhook/acme?access_token=hook-token"))
+            .post(server.webhook("acme"))
             .json(&body)
             .send()
             .await
             .unwrap();
         assert_eq!(r.status().as_u16(), 200);
     }
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let exit = tokio::task::spawn_blocking(move || child.wait().unwrap())
-        .await
-        .unwrap();
+    server.signal("TERM");
+    let (exit, logs, _) = server.wait(Duration::from_secs(15)).await;
     assert!(exit.success(), "{exit:?}");
     let texts: Vec<Value> = sim
         .session_bodies(42)
@@ -118,14 +83,14 @@ async fn serve_delivers_and_finishes_accepted_events_on_sigterm() {
             json!("You said: m2")
         ]
     );
-    let logs = logs.join().unwrap();
     assert!(
         logs.iter().any(|l| l.contains("shutdown requested")),
         "{logs:?}"
     );
     assert!(
         logs.iter()
-            .all(|l| !l.contains("hook-token") && !l.contains("mluvii-secret"))
+            .all(|l| !l.contains(TOKEN) && !l.contains(SECRET)),
+        "a secret was logged"
     );
 }
 

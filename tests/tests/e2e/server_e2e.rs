@@ -62,6 +62,11 @@ async fn the_token_is_refreshed_before_expiry_and_after_a_401() {
     let bodies = h.wait_for_bodies(1, 3).await;
     assert_eq!(bodies[2]["text"], "You said: three");
     assert_eq!(h.sim.token_requests(), 3, "a 401 fetches a new token once");
+    assert_eq!(
+        h.sim.unauthorized_count(),
+        1,
+        "one request was refused, then retried"
+    );
     h.stop().await;
 }
 
@@ -264,6 +269,31 @@ async fn the_support_bot_hands_off_through_the_simulators_async_answers() {
             .as_str()
             .unwrap()
             .contains("e-mail address")
+    );
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_conversation_started_and_duplicate_messages_reach_the_bot_as_they_came() {
+    let h = Harness::start(&[echo()], Duration::from_secs(3600)).await;
+    let started = json!({"activity": "ConversationStarted", "sessionId": 3});
+    for body in [&started, &text(3, "first"), &text(3, "first"), &started] {
+        assert_eq!(h.post("acme", body).await.0, 200);
+    }
+    let texts: Vec<Value> = h
+        .wait_for_bodies(3, 4)
+        .await
+        .iter()
+        .map(|b| b["text"].clone())
+        .collect();
+    assert_eq!(
+        texts,
+        vec![
+            json!("Hi!"),
+            json!("You said: first"),
+            json!("You said: first"),
+            json!("Hi!")
+        ]
     );
     h.stop().await;
 }
