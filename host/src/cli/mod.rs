@@ -1,5 +1,6 @@
 //! The `wasmbot` command line.
 
+mod bench;
 mod check;
 mod dead_letters;
 mod dev;
@@ -49,6 +50,8 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// Lists, retries or drops activities that became dead letters.
     DeadLetters(dead_letters::DeadLetterArgs),
+    /// Measures the event path on loopback: the echo bot in the sandbox and natively.
+    Bench(bench::BenchArgs),
 }
 
 /// Parses the command line, sets up logging and runs the command.
@@ -61,6 +64,7 @@ pub fn main() -> ExitCode {
         Command::Serve(args) => serve::serve(&args),
         Command::Dev(args) => dev::dev(&args),
         Command::DeadLetters(args) => dead_letters::dead_letters(&args),
+        Command::Bench(args) => bench::bench(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

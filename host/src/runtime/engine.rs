@@ -20,6 +20,9 @@ pub struct EngineSettings {
     /// Enable wasmtime's component-model concurrency support (async ABI). Off by default:
     /// bots use the synchronous ABI, and the support costs per-store set-up (BENCHMARKS.md).
     pub concurrency_support: bool,
+    /// Bytes of each pooled linear memory reset by memset, not madvise, when an instance ends
+    /// (tables get an eighth of it).
+    pub keep_resident_bytes: usize,
 }
 
 impl Default for EngineSettings {
@@ -29,6 +32,7 @@ impl Default for EngineSettings {
             max_instances: 128,
             max_memory_bytes: 256 << 20,
             concurrency_support: false,
+            keep_resident_bytes: 2 << 20,
         }
     }
 }
@@ -55,6 +59,11 @@ pub fn build_engine(settings: &EngineSettings) -> anyhow::Result<Engine> {
             .max_core_instance_size(1 << 20)
             .max_memory_size(settings.max_memory_bytes)
             .table_elements(100_000);
+        // Reset small memories and tables with memset rather than madvise: madvise makes the
+        // kernel flush the TLBs of every core (IPIs) and the next instance fault its pages in
+        // again; measured with `wasmbot bench` (BENCHMARKS.md).
+        pool.linear_memory_keep_resident(settings.keep_resident_bytes)
+            .table_keep_resident(settings.keep_resident_bytes / 8);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     }
     let engine = Engine::new(&config)

@@ -8,12 +8,12 @@ use serde::{Deserialize, Serialize};
 use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Engine, Store, Trap};
 
-use super::bindings::{Bot, types::Context as BotContext};
+use super::bindings::{Bot, BotPre, types::Context as BotContext};
 use super::convert_activity::activity_to_wire;
 use super::convert_event::event_to_wit;
 use super::engine::{EngineSettings, build_engine, ticks_for};
 use super::host_state::HostState;
-use super::plugin::{Plugin, PluginError};
+use super::plugin::{Plugin, PluginError, PluginKind};
 use super::tenant::TenantEnv;
 use crate::capabilities::log::BotLogLine;
 use crate::mluvii::{SendActivity, WebhookEvent};
@@ -117,6 +117,21 @@ impl Runtime {
     pub fn handle(&self, plugin: &Plugin, tenant: &Arc<TenantEnv>, event: &WebhookEvent) -> BotRun {
         let started = Instant::now();
         let context = self.context_for(tenant, event);
+        let pre = match &plugin.kind {
+            PluginKind::Wasm(pre) => pre,
+            PluginKind::Native(bot) => {
+                let result = bot
+                    .handle(tenant, &context, &event_to_wit(&event.activity))
+                    .map_err(BotError::Refused)
+                    .and_then(|returned| to_wire(event.session_id, returned));
+                return BotRun {
+                    result,
+                    logs: Vec::new(),
+                    dropped_logs: 0,
+                    duration: started.elapsed(),
+                };
+            }
+        };
         let mut store = Store::new(
             &self.engine,
             HostState::new(tenant.clone(), event.session_id),
@@ -124,7 +139,7 @@ impl Runtime {
         store.limiter(|state| &mut state.memory);
         store.set_epoch_deadline(ticks_for(tenant.limits.timeout));
         store.epoch_deadline_trap();
-        let result = self.call(plugin, &mut store, &context, event);
+        let result = self.call(pre, &mut store, &context, event);
         let duration = started.elapsed();
         let state = store.data_mut();
         state.drain_output();
@@ -140,13 +155,12 @@ impl Runtime {
 
     fn call(
         &self,
-        plugin: &Plugin,
+        pre: &BotPre<HostState>,
         store: &mut Store<HostState>,
         context: &BotContext,
         event: &WebhookEvent,
     ) -> Result<Vec<SendActivity>, CallFailure> {
-        let bot = plugin
-            .pre
+        let bot = pre
             .instantiate(&mut *store)
             .map_err(CallFailure::Instantiate)?;
         let wit_event = event_to_wit(&event.activity);
@@ -155,14 +169,7 @@ impl Runtime {
             .call_handle(&mut *store, context, &wit_event)
             .map_err(CallFailure::Trap)?
             .map_err(|e| CallFailure::Bot(BotError::Refused(e)))?;
-        returned
-            .into_iter()
-            .enumerate()
-            .map(|(index, activity)| {
-                activity_to_wire(event.session_id, activity)
-                    .map_err(|reason| CallFailure::Bot(BotError::InvalidActivity { index, reason }))
-            })
-            .collect()
+        to_wire(event.session_id, returned).map_err(CallFailure::Bot)
     }
 
     /// The context passed with the event; language and channel are remembered per session,
@@ -194,6 +201,21 @@ impl Runtime {
             channel: facts.channel,
         }
     }
+}
+
+/// The bot's activities as Send API bodies, or the first one that cannot be sent.
+fn to_wire(
+    session_id: i64,
+    returned: Vec<super::bindings::types::Activity>,
+) -> Result<Vec<SendActivity>, BotError> {
+    returned
+        .into_iter()
+        .enumerate()
+        .map(|(index, activity)| {
+            activity_to_wire(session_id, activity)
+                .map_err(|reason| BotError::InvalidActivity { index, reason })
+        })
+        .collect()
 }
 
 enum CallFailure {

@@ -7,6 +7,7 @@ mod convert_event;
 pub mod engine;
 pub mod host_state;
 mod invoke;
+pub mod native;
 pub mod plugin;
 pub mod tenant;
 
@@ -15,5 +16,6 @@ mod convert_tests;
 
 pub use engine::EngineSettings;
 pub use invoke::{BotError, BotRun, Runtime};
+pub use native::{NativeBot, NativeEcho};
 pub use plugin::{Plugin, PluginError, PluginInfo};
 pub use tenant::{Limits, TenantEnv};

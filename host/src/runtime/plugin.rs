@@ -1,5 +1,6 @@
 //! A loaded plugin: a compiled component checked against the world, ready to instantiate.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use wasmtime::Engine;
@@ -7,6 +8,7 @@ use wasmtime::component::{Component, Linker, types::ComponentItem};
 
 use super::bindings::{BotPre, HANDLER_EXPORT, WORLD};
 use super::host_state::HostState;
+use super::native::NativeBot;
 
 /// Why a plugin was refused.
 #[derive(Debug, thiserror::Error)]
@@ -27,11 +29,20 @@ pub enum PluginError {
     Mismatch(String),
 }
 
-/// A compiled, validated plugin.
+/// A compiled, validated plugin (or a native bot standing in for one).
 #[derive(Clone)]
 pub struct Plugin {
-    pub(crate) pre: BotPre<HostState>,
+    pub(crate) kind: PluginKind,
     info: PluginInfo,
+}
+
+/// What runs an event.
+#[derive(Clone)]
+pub(crate) enum PluginKind {
+    /// A component, pre-instantiated against the linker.
+    Wasm(BotPre<HostState>),
+    /// A bot compiled into the host.
+    Native(Arc<dyn NativeBot>),
 }
 
 /// Facts about a loaded plugin.
@@ -87,7 +98,7 @@ impl Plugin {
             .map_err(|e| PluginError::Mismatch(format!("{e:#}")))?;
         let pre = BotPre::new(instance_pre).map_err(|e| PluginError::Mismatch(format!("{e:#}")))?;
         Ok(Self {
-            pre,
+            kind: PluginKind::Wasm(pre),
             info: PluginInfo {
                 world: WORLD,
                 size_bytes: bytes.len(),
@@ -95,6 +106,19 @@ impl Plugin {
                 imports,
             },
         })
+    }
+
+    /// A native bot in the place of a plugin (benchmarks: the same path without the sandbox).
+    pub fn native(bot: Arc<dyn NativeBot>) -> Self {
+        Self {
+            kind: PluginKind::Native(bot),
+            info: PluginInfo {
+                world: WORLD,
+                size_bytes: 0,
+                compile_time: Duration::ZERO,
+                imports: Vec::new(),
+            },
+        }
     }
 
     /// Facts about the plugin.

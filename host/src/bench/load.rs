@@ -1,0 +1,105 @@
+//! The load generator of `wasmbot bench`: concurrent clients posting `Text` webhooks over many
+//! sessions, at the maximum rate or a fixed one, each message stamped with its send time.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use super::sink::Sink;
+
+/// What the load did.
+#[derive(Debug, Default)]
+pub struct LoadResult {
+    /// Webhooks answered 200.
+    pub acked: u64,
+    /// Webhooks answered otherwise (503 past the backlog bound, …).
+    pub refused: u64,
+    /// Ack latencies, sorted, µs.
+    pub ack_us: Vec<u64>,
+    /// From the first send to the last answer.
+    pub duration: Duration,
+}
+
+/// How to drive the load.
+#[derive(Debug, Clone)]
+pub struct LoadShape {
+    /// Webhooks in all.
+    pub events: usize,
+    /// Sessions they are spread over (round robin).
+    pub sessions: usize,
+    /// Clients posting at once.
+    pub concurrency: usize,
+    /// Events per second, or 0 for as fast as the server answers.
+    pub rate: f64,
+}
+
+/// Posts the load to `urls` (one webhook URL per tenant; session `s` goes to tenant
+/// `s % urls.len()`).
+pub async fn drive(
+    http: reqwest::Client,
+    urls: Vec<String>,
+    shape: &LoadShape,
+    sink: &Arc<Sink>,
+) -> LoadResult {
+    let next = Arc::new(AtomicUsize::new(0));
+    let urls = Arc::new(urls);
+    let started_us = sink.now_us();
+    let mut clients = Vec::new();
+    for _ in 0..shape.concurrency.max(1) {
+        let (http, urls, next, sink, shape) = (
+            http.clone(),
+            urls.clone(),
+            next.clone(),
+            sink.clone(),
+            shape.clone(),
+        );
+        clients.push(tokio::spawn(async move {
+            let mut result = LoadResult::default();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= shape.events {
+                    return result;
+                }
+                if shape.rate > 0.0 {
+                    let due = started_us + (i as f64 * 1e6 / shape.rate) as u64;
+                    let now = sink.now_us();
+                    if due > now {
+                        tokio::time::sleep(Duration::from_micros(due - now)).await;
+                    }
+                }
+                let session = i % shape.sessions.max(1);
+                let url = &urls[session % urls.len()];
+                let sent = sink.now_us();
+                let body = format!(
+                    r#"{{"activity":"Text","sessionId":{session},"text":"t{sent}","language":"en","source":"Default"}}"#
+                );
+                let ok = match http
+                    .post(url)
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await
+                {
+                    Ok(response) => response.status().is_success(),
+                    Err(_) => false,
+                };
+                result.ack_us.push(sink.now_us() - sent);
+                if ok {
+                    result.acked += 1;
+                } else {
+                    result.refused += 1;
+                }
+            }
+        }));
+    }
+    let mut total = LoadResult::default();
+    for client in clients {
+        let part = client.await.expect("a load client panicked");
+        total.acked += part.acked;
+        total.refused += part.refused;
+        total.ack_us.extend(part.ack_us);
+    }
+    total.ack_us.sort_unstable();
+    total.duration = Duration::from_micros(sink.now_us() - started_us);
+    total
+}

@@ -1,0 +1,262 @@
+//! `wasmbot bench`: the whole event path on loopback, measured from outside. It starts the
+//! host with N tenants and a fast built-in mluvii sink, drives webhooks over many sessions,
+//! and reports acknowledgements, delivery, latencies, CPU and memory. The same scenario can
+//! run with the echo bot compiled natively into the host (same journal and delivery, no
+//! sandbox), so the sandbox's cost is a ratio measured in one run.
+
+mod load;
+mod process;
+mod sink;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+
+use crate::config::{ConfigFile, LimitsConfig, MluviiConfig, ServerConfig, TenantConfig};
+use crate::runtime::{NativeEcho, Plugin};
+use crate::server::{run, setup::build_state};
+use crate::storage::Durability;
+pub use load::LoadShape;
+use sink::Sink;
+
+/// Which bot handles the events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Variant {
+    /// The echo component in the sandbox.
+    Wasm,
+    /// The same echo logic compiled into the host.
+    Native,
+}
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    /// The echo component.
+    pub plugin: PathBuf,
+    /// Tenants (each runs the echo bot).
+    pub tenants: usize,
+    /// The load.
+    pub load: LoadShape,
+    /// The variants, run one after the other in each round.
+    pub variants: Vec<Variant>,
+    /// Rounds (medians are reported).
+    pub rounds: usize,
+    /// Whether journal commits are fsynced.
+    pub durability: Durability,
+}
+
+/// The figures of one run.
+#[derive(Debug, Clone)]
+pub struct Figures {
+    /// Which bot.
+    pub variant: Variant,
+    /// Webhooks answered 200, per second of load.
+    pub acked_per_sec: f64,
+    /// Webhooks not answered 200.
+    pub refused: u64,
+    /// Ack latency percentiles (ms): p50, p99, p99.9.
+    pub ack_ms: [f64; 3],
+    /// End-to-end (webhook sent → activity at the sink) percentiles (ms): p50, p99.
+    pub e2e_ms: [f64; 2],
+    /// Activities delivered per second, from the start of the load to the last delivery.
+    pub delivered_per_sec: f64,
+    /// Unprocessed events when the load ended.
+    pub backlog_at_end: usize,
+    /// CPU time of the whole process (host, load and sink) per delivered event, µs.
+    pub cpu_us_per_event: f64,
+    /// Peak RSS of the process so far, MiB.
+    pub peak_rss_mib: f64,
+}
+
+fn percentile_ms(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let index = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[index] as f64 / 1000.0
+}
+
+/// Runs one round of one variant.
+pub async fn run_once(options: &BenchOptions, variant: Variant) -> anyhow::Result<Figures> {
+    let dir = tempfile::tempdir().context("creating a temporary data directory")?;
+    let started = Instant::now();
+    let sink = Sink::new(started);
+    let sink_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let sink_url = format!("http://{}", sink_listener.local_addr()?);
+    let router = sink.router();
+    let sink_server = tokio::spawn(async move { axum::serve(sink_listener, router).await });
+
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, "bench-token")?;
+    let config = ConfigFile {
+        server: ServerConfig {
+            data_dir: dir.path().join("data"),
+            durability: options.durability,
+            max_backlog: options.load.events.max(1) * 2,
+            ..ServerConfig::default()
+        },
+        tenants: (0..options.tenants.max(1))
+            .map(|i| TenantConfig {
+                id: format!("t{i}"),
+                plugin: options.plugin.clone(),
+                webhook_token_env: None,
+                webhook_token_file: Some(token_file.clone()),
+                settings: toml::Table::new(),
+                limits: LimitsConfig {
+                    max_backlog: options.load.events.max(1) * 2,
+                    ..LimitsConfig::default()
+                },
+                mluvii: MluviiConfig {
+                    base_url: sink_url.clone(),
+                    chatbot_id: i as i64,
+                    client_id: "bench".into(),
+                    client_secret_env: None,
+                    client_secret_file: Some(token_file.clone()),
+                },
+            })
+            .collect(),
+    };
+    let state = build_state(&config).await?;
+    if variant == Variant::Native {
+        let native = Arc::new(Plugin::native(Arc::new(NativeEcho)));
+        for tenant in state.tenants.values() {
+            tenant.plugin.store(Some(native.clone()));
+        }
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let host = format!("http://{}", listener.local_addr()?);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let dispatcher = state.dispatcher.clone();
+    let server = tokio::spawn(run(listener, state, async {
+        let _ = stopped.await;
+    }));
+    let urls = (0..options.tenants.max(1))
+        .map(|i| format!("{host}/webhook/t{i}?access_token=bench-token"))
+        .collect();
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(options.load.concurrency.max(1))
+        .build()?;
+
+    let cpu_before = process::cpu_time();
+    let load_start_us = sink.now_us();
+    let load = load::drive(http, urls, &options.load, &sink).await;
+    let backlog_at_end = dispatcher.backlog();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while sink.delivered() < load.acked {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "only {} of {} acknowledged events were delivered",
+            sink.delivered(),
+            load.acked
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let cpu = process::cpu_time() - cpu_before;
+    let delivery_secs = (sink.last_us() - load_start_us) as f64 / 1e6;
+    let e2e = sink.latencies_us();
+    let _ = stop.send(());
+    server.await??;
+    sink_server.abort();
+    Ok(Figures {
+        variant,
+        acked_per_sec: load.acked as f64 / load.duration.as_secs_f64(),
+        refused: load.refused,
+        ack_ms: [
+            percentile_ms(&load.ack_us, 0.5),
+            percentile_ms(&load.ack_us, 0.99),
+            percentile_ms(&load.ack_us, 0.999),
+        ],
+        e2e_ms: [percentile_ms(&e2e, 0.5), percentile_ms(&e2e, 0.99)],
+        delivered_per_sec: sink.delivered() as f64 / delivery_secs,
+        backlog_at_end,
+        cpu_us_per_event: cpu.as_secs_f64() * 1e6 / sink.delivered().max(1) as f64,
+        peak_rss_mib: process::peak_rss_bytes() as f64 / (1 << 20) as f64,
+    })
+}
+
+/// The table header of [`row`].
+pub const HEADER: &str = "| bot | delivered/s | acked/s | ack p50 | ack p99 | ack p99.9 | e2e p50 | e2e p99 | backlog at end | CPU/event | peak RSS |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|";
+
+/// One Markdown table row.
+pub fn row(label: &str, f: &Figures) -> String {
+    format!(
+        "| {label} | {:.0} | {:.0} | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {} | {:.0} µs | {:.0} MiB |",
+        f.delivered_per_sec,
+        f.acked_per_sec,
+        f.ack_ms[0],
+        f.ack_ms[1],
+        f.ack_ms[2],
+        f.e2e_ms[0],
+        f.e2e_ms[1],
+        f.backlog_at_end,
+        f.cpu_us_per_event,
+        f.peak_rss_mib
+    )
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// The median of each figure over rounds of one variant.
+pub fn medians(rounds: &[Figures]) -> Figures {
+    let m = |f: fn(&Figures) -> f64| median(rounds.iter().map(f).collect());
+    Figures {
+        variant: rounds[0].variant,
+        acked_per_sec: m(|f| f.acked_per_sec),
+        refused: m(|f| f.refused as f64) as u64,
+        ack_ms: [m(|f| f.ack_ms[0]), m(|f| f.ack_ms[1]), m(|f| f.ack_ms[2])],
+        e2e_ms: [m(|f| f.e2e_ms[0]), m(|f| f.e2e_ms[1])],
+        delivered_per_sec: m(|f| f.delivered_per_sec),
+        backlog_at_end: m(|f| f.backlog_at_end as f64) as usize,
+        cpu_us_per_event: m(|f| f.cpu_us_per_event),
+        peak_rss_mib: m(|f| f.peak_rss_mib),
+    }
+}
+
+/// Runs every round of every variant, printing each run and then the medians and the
+/// wasm/native ratio of delivered events per second.
+pub async fn run_bench(options: &BenchOptions) -> anyhow::Result<Vec<Figures>> {
+    let shape = &options.load;
+    println!(
+        "wasmbot bench: {} events over {} sessions, {} tenant(s), concurrency {}, rate {}, durability {:?}, {} round(s)",
+        shape.events,
+        shape.sessions,
+        options.tenants,
+        shape.concurrency,
+        if shape.rate > 0.0 {
+            format!("{:.0}/s", shape.rate)
+        } else {
+            "max".into()
+        },
+        options.durability,
+        options.rounds
+    );
+    println!("{HEADER}");
+    let mut all: Vec<Vec<Figures>> = options.variants.iter().map(|_| Vec::new()).collect();
+    for round in 1..=options.rounds.max(1) {
+        for (i, variant) in options.variants.iter().enumerate() {
+            let figures = run_once(options, *variant).await?;
+            println!("{}", row(&format!("{variant:?} (round {round})"), &figures));
+            all[i].push(figures);
+        }
+    }
+    let medians: Vec<Figures> = all.iter().map(|rounds| medians(rounds)).collect();
+    println!("\nmedians:\n{HEADER}");
+    for figures in &medians {
+        println!("{}", row(&format!("{:?}", figures.variant), figures));
+    }
+    let rate = |v| {
+        medians
+            .iter()
+            .find(|f| f.variant == v)
+            .map(|f| f.delivered_per_sec)
+    };
+    if let (Some(wasm), Some(native)) = (rate(Variant::Wasm), rate(Variant::Native)) {
+        println!("\nwasm / native delivered per second: {:.2}", wasm / native);
+    }
+    Ok(medians)
+}

@@ -1,0 +1,100 @@
+//! A fast stand-in for mluvii for `wasmbot bench`: a token endpoint and a Send API that only
+//! counts what arrives and, from the time stamp the load generator put into each message
+//! (`t<microseconds>`), the end-to-end latency.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::routing::post;
+
+/// What the sink saw.
+pub struct Sink {
+    started: Instant,
+    delivered: AtomicU64,
+    last_us: AtomicU64,
+    latencies_us: Mutex<Vec<u64>>,
+}
+
+/// The marker the echo reply carries before the time stamp.
+const MARKER: &[u8] = b"You said: t";
+
+impl Sink {
+    /// A sink whose clock starts at `started` (the load generator's too).
+    pub fn new(started: Instant) -> Arc<Self> {
+        Arc::new(Self {
+            started,
+            delivered: AtomicU64::new(0),
+            last_us: AtomicU64::new(0),
+            latencies_us: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Microseconds since the clock started.
+    pub fn now_us(&self) -> u64 {
+        self.started.elapsed().as_micros() as u64
+    }
+
+    /// Activities received.
+    pub fn delivered(&self) -> u64 {
+        self.delivered.load(Ordering::SeqCst)
+    }
+
+    /// When the last activity arrived (µs on the sink's clock).
+    pub fn last_us(&self) -> u64 {
+        self.last_us.load(Ordering::SeqCst)
+    }
+
+    /// The end-to-end latencies seen so far, sorted.
+    pub fn latencies_us(&self) -> Vec<u64> {
+        let mut latencies = self.latencies_us.lock().unwrap().clone();
+        latencies.sort_unstable();
+        latencies
+    }
+
+    fn record(&self, body: &[u8]) {
+        let now = self.now_us();
+        if let Some(at) = body.windows(MARKER.len()).position(|w| w == MARKER) {
+            let digits = &body[at + MARKER.len()..];
+            let end = digits
+                .iter()
+                .position(|b| !b.is_ascii_digit())
+                .unwrap_or(digits.len());
+            if let Some(sent) = std::str::from_utf8(&digits[..end])
+                .ok()
+                .and_then(|d| d.parse::<u64>().ok())
+            {
+                self.latencies_us
+                    .lock()
+                    .unwrap()
+                    .push(now.saturating_sub(sent));
+            }
+        }
+        self.delivered.fetch_add(1, Ordering::SeqCst);
+        self.last_us.fetch_max(now, Ordering::SeqCst);
+    }
+
+    /// The sink's routes.
+    pub fn router(self: &Arc<Self>) -> Router {
+        let sink = self.clone();
+        Router::new()
+            .route(
+                "/login/connect/token",
+                post(|| async {
+                    r#"{"access_token":"bench","expires_in":3600,"token_type":"Bearer"}"#
+                }),
+            )
+            .route(
+                "/api/v1/Chatbot/{chatbot_id}/activity",
+                post(move |body: Bytes| {
+                    let sink = sink.clone();
+                    async move {
+                        sink.record(&body);
+                        ""
+                    }
+                }),
+            )
+    }
+}

@@ -1,0 +1,76 @@
+//! `wasmbot bench`: see [`crate::bench`].
+
+use std::path::PathBuf;
+
+use anyhow::{Context as _, bail};
+
+use crate::bench::{BenchOptions, LoadShape, Variant, run_bench};
+use crate::storage::Durability;
+
+/// Arguments of `wasmbot bench`.
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// The echo component (build the plugins first).
+    #[arg(long, default_value = "plugins/target/wasm32-wasip2/release/echo.wasm")]
+    pub plugin: PathBuf,
+    /// Webhooks per run.
+    #[arg(long, default_value_t = 20_000)]
+    pub events: usize,
+    /// Sessions the webhooks are spread over.
+    #[arg(long, default_value_t = 2_000)]
+    pub sessions: usize,
+    /// Tenants, each with the echo bot.
+    #[arg(long, default_value_t = 1)]
+    pub tenants: usize,
+    /// Clients posting at once.
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: usize,
+    /// Webhooks per second (0: as fast as they are answered).
+    #[arg(long, default_value_t = 0.0)]
+    pub rate: f64,
+    /// Which bots: `wasm`, `native`, or `both` (interleaved in each round).
+    #[arg(long, default_value = "both")]
+    pub bot: String,
+    /// Rounds; medians are reported.
+    #[arg(long, default_value_t = 3)]
+    pub rounds: usize,
+    /// Journal without fsync.
+    #[arg(long)]
+    pub no_fsync: bool,
+}
+
+/// Runs the benchmark.
+pub fn bench(args: &BenchArgs) -> anyhow::Result<()> {
+    if !args.plugin.exists() {
+        bail!(
+            "{} is missing: build the plugins first (`cd plugins && cargo build --release`)",
+            args.plugin.display()
+        );
+    }
+    let variants = match args.bot.as_str() {
+        "wasm" => vec![Variant::Wasm],
+        "native" => vec![Variant::Native],
+        "both" => vec![Variant::Native, Variant::Wasm],
+        other => bail!("--bot {other:?}: use wasm, native or both"),
+    };
+    let options = BenchOptions {
+        plugin: args.plugin.clone(),
+        tenants: args.tenants,
+        load: LoadShape {
+            events: args.events,
+            sessions: args.sessions,
+            concurrency: args.concurrency,
+            rate: args.rate,
+        },
+        variants,
+        rounds: args.rounds,
+        durability: if args.no_fsync {
+            Durability::None
+        } else {
+            Durability::Fsync
+        },
+    };
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(run_bench(&options))?;
+    Ok(())
+}
