@@ -69,6 +69,7 @@ pub fn tenant_with_store(
         settings: Settings::from_json(settings).unwrap(),
         state,
         limits,
+        facts: Default::default(),
     })
 }
 

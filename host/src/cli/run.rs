@@ -54,6 +54,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         settings: load_settings(args.settings.as_deref())?,
         state,
         limits: Limits::default(),
+        facts: Default::default(),
     });
     let mut stdout = std::io::stdout().lock();
     for path in &args.events {

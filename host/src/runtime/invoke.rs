@@ -4,7 +4,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
 use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Engine, Store, Trap};
 
@@ -14,6 +13,7 @@ use super::convert_event::event_to_wit;
 use super::engine::{EngineSettings, build_engine, ticks_for};
 use super::host_state::HostState;
 use super::plugin::{Plugin, PluginError, PluginKind};
+use super::session_facts::facts_for;
 use super::tenant::TenantEnv;
 use crate::capabilities::log::BotLogLine;
 use crate::mluvii::{SendActivity, WebhookEvent};
@@ -79,13 +79,6 @@ pub struct BotRun {
 pub struct Runtime {
     engine: Engine,
     linker: Arc<Linker<HostState>>,
-}
-
-/// Language and channel of a session, remembered from the events that carry them.
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct SessionFacts {
-    language: Option<String>,
-    channel: Option<String>,
 }
 
 impl Runtime {
@@ -175,25 +168,7 @@ impl Runtime {
     /// The context passed with the event; language and channel are remembered per session,
     /// since only some activities carry them.
     fn context_for(&self, tenant: &TenantEnv, event: &WebhookEvent) -> BotContext {
-        let scope = format!("\u{1}host/{}", tenant.id);
-        let key = format!("session/{}/facts", event.session_id);
-        let mut facts: SessionFacts = tenant
-            .state
-            .get(&scope, &key)
-            .ok()
-            .flatten()
-            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-            .unwrap_or_default();
-        let fresh = event.language.is_some() && event.language != facts.language
-            || event.source.is_some() && event.source != facts.channel;
-        if fresh {
-            facts.language = event.language.clone().or(facts.language);
-            facts.channel = event.source.clone().or(facts.channel);
-            let bytes = serde_json::to_vec(&facts).expect("facts serialize");
-            if let Err(e) = tenant.state.set(&scope, &key, &bytes) {
-                tracing::warn!(tenant = %tenant.id, error = %e, "could not remember session facts");
-            }
-        }
+        let facts = facts_for(tenant, event);
         BotContext {
             tenant: tenant.id.clone(),
             session_id: event.session_id,

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::session_facts::FactsCache;
 use crate::capabilities::config::Settings;
 use crate::capabilities::state::StateStore;
 
@@ -34,4 +35,6 @@ pub struct TenantEnv {
     pub state: Arc<dyn StateStore>,
     /// Time and memory limits.
     pub limits: Limits,
+    /// Language and channel of its sessions, cached.
+    pub facts: FactsCache,
 }

@@ -75,6 +75,7 @@ pub async fn build_state(config: &ConfigFile) -> anyhow::Result<AppState> {
                 settings,
                 state: store.clone(),
                 limits: t.limits.runtime_limits(),
+                facts: Default::default(),
             }),
             plugin: ArcSwapOption::new(plugin),
             client: MluviiClient::new(http.clone(), endpoint),

@@ -1,5 +1,6 @@
 //! The end-to-end tests, in one test binary (one link of the host instead of one per file).
 
+mod bench_tool;
 mod chat_page_browser;
 mod crash_recovery;
 mod delivery_faults;

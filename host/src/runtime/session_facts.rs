@@ -1,0 +1,77 @@
+//! Language and channel of a session, remembered from the events that carry them (only some
+//! do), so every event's context has them. They are stored in a state scope bots cannot name,
+//! and cached in memory (a bounded cache per tenant) so an event costs no storage read.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+
+use super::tenant::TenantEnv;
+use crate::mluvii::WebhookEvent;
+
+/// Sessions whose facts a tenant's cache holds; past it, the cache starts over.
+const CACHED_SESSIONS: usize = 10_000;
+
+/// What is remembered of a session.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionFacts {
+    /// The guest's language.
+    pub language: Option<String>,
+    /// The session's source (channel).
+    pub channel: Option<String>,
+}
+
+/// A tenant's cache of session facts.
+#[derive(Default)]
+pub struct FactsCache(Mutex<HashMap<i64, SessionFacts>>);
+
+impl FactsCache {
+    fn get(&self, session: i64) -> Option<SessionFacts> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&session)
+            .cloned()
+    }
+
+    fn put(&self, session: i64, facts: &SessionFacts) {
+        let mut cache = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= CACHED_SESSIONS && !cache.contains_key(&session) {
+            cache.clear();
+        }
+        cache.insert(session, facts.clone());
+    }
+}
+
+/// The facts of `event`'s session, updated with what `event` carries (and stored when that
+/// changed them).
+pub fn facts_for(tenant: &TenantEnv, event: &WebhookEvent) -> SessionFacts {
+    let scope = format!("\u{1}host/{}", tenant.id);
+    let key = format!("session/{}/facts", event.session_id);
+    let known = tenant.facts.get(event.session_id);
+    let mut facts = match &known {
+        Some(facts) => facts.clone(),
+        None => tenant
+            .state
+            .get(&scope, &key)
+            .ok()
+            .flatten()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or_default(),
+    };
+    let fresh = event.language.is_some() && event.language != facts.language
+        || event.source.is_some() && event.source != facts.channel;
+    if fresh {
+        facts.language = event.language.clone().or(facts.language);
+        facts.channel = event.source.clone().or(facts.channel);
+        let bytes = serde_json::to_vec(&facts).expect("facts serialize");
+        if let Err(e) = tenant.state.set(&scope, &key, &bytes) {
+            tracing::warn!(tenant = %tenant.id, error = %e, "could not remember session facts");
+        }
+    }
+    if fresh || known.is_none() {
+        tenant.facts.put(event.session_id, &facts);
+    }
+    facts
+}

@@ -1,0 +1,33 @@
+//! `wasmbot bench` itself: a small run of both variants delivers everything it acknowledged
+//! and reports sane figures.
+
+use wasmbot::bench::{BenchOptions, LoadShape, Variant, run_once};
+use wasmbot::storage::Durability;
+use wasmbot_tests::plugins;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_small_bench_run_of_both_bots_delivers_what_it_acknowledged() {
+    let options = BenchOptions {
+        plugin: plugins::ECHO.into(),
+        tenants: 2,
+        load: LoadShape {
+            events: 400,
+            sessions: 40,
+            concurrency: 8,
+            rate: 0.0,
+        },
+        variants: vec![Variant::Native, Variant::Wasm],
+        rounds: 1,
+        durability: Durability::None,
+    };
+    for variant in [Variant::Native, Variant::Wasm] {
+        let figures = run_once(&options, variant).await.unwrap();
+        assert_eq!(figures.variant, variant);
+        assert_eq!(figures.refused, 0);
+        assert!(figures.delivered_per_sec > 0.0, "{figures:?}");
+        assert!(figures.ack_ms[0] > 0.0 && figures.ack_ms[0] <= figures.ack_ms[1]);
+        assert!(figures.e2e_ms[0] > 0.0 && figures.e2e_ms[0] <= figures.e2e_ms[1]);
+        assert!(figures.cpu_us_per_event > 0.0);
+        assert!(figures.peak_rss_mib > 1.0);
+    }
+}
