@@ -39,19 +39,24 @@ pub fn authorized(presented: &[String], expected: &str) -> bool {
     })
 }
 
+/// Decodes `%XX` and `+`, byte by byte (never slicing the text, which may hold multi-byte
+/// characters); a `%` not followed by two hex digits stays as it is.
 fn percent_decode(value: &str) -> String {
     let bytes = value.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
-            b'%' if i + 2 < bytes.len() => match u8::from_str_radix(&value[i + 1..i + 3], 16) {
-                Ok(byte) => {
-                    out.push(byte);
+            b'%' => match (
+                bytes.get(i + 1).and_then(hex),
+                bytes.get(i + 2).and_then(hex),
+            ) {
+                (Some(high), Some(low)) => {
+                    out.push(high << 4 | low);
                     i += 3;
                     continue;
                 }
-                Err(_) => out.push(b'%'),
+                _ => out.push(b'%'),
             },
             b'+' => out.push(b' '),
             other => out.push(other),
@@ -59,6 +64,10 @@ fn percent_decode(value: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+fn hex(byte: &u8) -> Option<u8> {
+    (*byte as char).to_digit(16).map(|d| d as u8)
 }
 
 #[cfg(test)]
@@ -87,6 +96,25 @@ mod tests {
             ["tok"]
         );
         assert!(presented_tokens(&headers("Basic !!!"), None).is_empty());
+    }
+
+    #[test]
+    fn percent_escapes_next_to_multibyte_characters_never_panic() {
+        assert_eq!(percent_decode("%aé"), "%aé");
+        assert_eq!(percent_decode("é%"), "é%");
+        assert_eq!(percent_decode("%é1"), "%é1");
+        assert_eq!(percent_decode("%41%4a%4A+x%"), "AJJ x%");
+        assert_eq!(percent_decode("%C3%A9"), "é");
+        // Arbitrary text, including multi-byte characters and stray escapes.
+        let alphabet: Vec<char> = "%+=&aZ09é€😀\u{0}".chars().collect();
+        let mut rng = fastrand::Rng::with_seed(7);
+        for _ in 0..20_000 {
+            let text: String = (0..rng.usize(0..12))
+                .map(|_| alphabet[rng.usize(..alphabet.len())])
+                .collect();
+            let _ = percent_decode(&text);
+            let _ = presented_tokens(&HeaderMap::new(), Some(&text));
+        }
     }
 
     #[test]
