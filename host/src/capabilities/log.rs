@@ -1,4 +1,8 @@
-//! The `log` import, and the bot's stdout/stderr: log lines attributed to the tenant.
+//! The `log` import, and the bot's stdout/stderr: log lines attributed to the tenant. At most
+//! [`MAX_LINES_PER_EVENT`] lines of an event reach the operator's log; the rest are counted and
+//! reported in one summary line. Control characters are escaped, so a bot cannot forge lines.
+
+use std::borrow::Cow;
 
 use crate::runtime::bindings::wasmbot::bot::log::{Host, Level};
 use crate::runtime::host_state::HostState;
@@ -44,7 +48,7 @@ impl From<Level> for LogLevel {
     }
 }
 
-/// Collects a bot's log lines for one event and forwards each to `tracing`.
+/// Collects a bot's log lines for one event and forwards each (up to the limit) to `tracing`.
 #[derive(Debug, Default)]
 pub struct BotLog {
     lines: Vec<BotLogLine>,
@@ -54,7 +58,12 @@ pub struct BotLog {
 impl BotLog {
     /// Records a line from `tenant`'s bot in `session`.
     pub fn record(&mut self, tenant: &str, session: i64, level: LogLevel, message: &str) {
-        let message = truncate(message, MAX_LINE_BYTES);
+        if self.lines.len() >= MAX_LINES_PER_EVENT {
+            self.dropped += 1;
+            return;
+        }
+        let kept = truncate(message, MAX_LINE_BYTES);
+        let message = escape_controls(kept);
         match level {
             LogLevel::Trace => tracing::trace!(target: "bot", tenant, session, "{message}"),
             LogLevel::Debug => tracing::debug!(target: "bot", tenant, session, "{message}"),
@@ -62,14 +71,10 @@ impl BotLog {
             LogLevel::Warn => tracing::warn!(target: "bot", tenant, session, "{message}"),
             LogLevel::Error => tracing::error!(target: "bot", tenant, session, "{message}"),
         }
-        if self.lines.len() < MAX_LINES_PER_EVENT {
-            self.lines.push(BotLogLine {
-                level,
-                message: message.to_owned(),
-            });
-        } else {
-            self.dropped += 1;
-        }
+        self.lines.push(BotLogLine {
+            level,
+            message: kept.to_owned(),
+        });
     }
 
     /// Records every line of captured stdout/stderr output.
@@ -80,10 +85,33 @@ impl BotLog {
         }
     }
 
-    /// The lines kept, and how many were dropped over the limit.
-    pub fn into_lines(self) -> (Vec<BotLogLine>, usize) {
+    /// The lines kept, and how many were dropped over the limit (reported to the log in one
+    /// line).
+    pub fn into_lines(self, tenant: &str, session: i64) -> (Vec<BotLogLine>, usize) {
+        if self.dropped > 0 {
+            tracing::warn!(target: "bot", tenant, session, dropped = self.dropped,
+                "the bot logged more than {MAX_LINES_PER_EVENT} lines for one event; the rest were dropped");
+        }
         (self.lines, self.dropped)
     }
+}
+
+/// `text` with control characters (newlines included) written as escapes.
+pub fn escape_controls(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
 }
 
 fn truncate(text: &str, max: usize) -> &str {
@@ -114,10 +142,19 @@ mod tests {
         for _ in 0..MAX_LINES_PER_EVENT + 5 {
             log.record("t", 1, LogLevel::Info, "x");
         }
-        let (lines, dropped) = log.into_lines();
+        let (lines, dropped) = log.into_lines("t", 1);
         assert_eq!((lines.len(), dropped), (MAX_LINES_PER_EVENT, 5));
         let long = "é".repeat(MAX_LINE_BYTES);
         assert!(truncate(&long, MAX_LINE_BYTES).len() <= MAX_LINE_BYTES);
+    }
+
+    #[test]
+    fn control_characters_are_escaped_so_lines_cannot_be_forged() {
+        assert_eq!(escape_controls("plain é"), "plain é");
+        assert_eq!(
+            escape_controls("a\nINFO forged\r\t\u{1b}[31m"),
+            "a\\nINFO forged\\r\\t\\u{1b}[31m"
+        );
     }
 
     #[test]
@@ -129,7 +166,7 @@ mod tests {
             LogLevel::Warn,
             b"panicked at src/lib.rs\n\nnote: run\n",
         );
-        let (lines, _) = log.into_lines();
+        let (lines, _) = log.into_lines("t", 1);
         assert_eq!(lines.len(), 2);
         assert_eq!(lines[0].message, "panicked at src/lib.rs");
         assert_eq!(lines[0].level, LogLevel::Warn);

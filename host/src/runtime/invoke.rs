@@ -137,7 +137,8 @@ impl Runtime {
         let state = store.data_mut();
         state.drain_output();
         let result = result.map_err(|e| classify(e, state, tenant));
-        let (logs, dropped_logs) = std::mem::take(&mut state.log).into_lines();
+        let (logs, dropped_logs) =
+            std::mem::take(&mut state.log).into_lines(&tenant.id, event.session_id);
         BotRun {
             result,
             logs,
