@@ -10,6 +10,7 @@ use anyhow::{Context as _, bail};
 use serde::Deserialize;
 
 use crate::delivery::RetryPolicy;
+use crate::dispatch::fallback::FallbackConfig;
 use crate::storage::Durability;
 
 /// The whole configuration file.
@@ -156,6 +157,9 @@ pub struct TenantConfig {
     /// Limits of one event's run.
     #[serde(default)]
     pub limits: LimitsConfig,
+    /// What the guest gets when the bot fails.
+    #[serde(default)]
+    pub fallback: FallbackConfig,
     /// Where and how to reach mluvii.
     pub mluvii: MluviiConfig,
 }

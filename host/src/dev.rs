@@ -140,6 +140,7 @@ pub async fn start(options: DevOptions) -> anyhow::Result<DevServer> {
                 webhook_token_file: Some(token_file.clone()),
                 settings: bot.settings.clone(),
                 limits: LimitsConfig::default(),
+                fallback: Default::default(),
                 mluvii: MluviiConfig {
                     base_url: simulator_url.clone(),
                     chatbot_id: 100 + i as i64,

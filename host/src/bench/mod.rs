@@ -108,6 +108,7 @@ pub async fn run_once(options: &BenchOptions, variant: Variant) -> anyhow::Resul
                     max_backlog: options.load.events.max(1) * 2,
                     ..LimitsConfig::default()
                 },
+                fallback: Default::default(),
                 mluvii: MluviiConfig {
                     base_url: sink_url.clone(),
                     chatbot_id: i as i64,

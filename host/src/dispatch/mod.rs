@@ -5,6 +5,7 @@
 //! retrying transient failures and turning lasting ones into dead letters. The backlog lives
 //! in the database: memory holds only the ids of sessions with work.
 
+pub mod fallback;
 mod runner;
 mod sender;
 pub mod session_queue;

@@ -89,12 +89,13 @@ impl Dispatcher {
             Err(e) => {
                 tracing::error!(error = %e, "the bot's task failed");
                 self.count_error(tenant.id(), "host_panic");
+                let fallback = tenant.fallback.activities(entry.session_id, None);
                 return self
                     .finish(
                         tenant,
                         entry.session_id,
                         entry.seq,
-                        vec![],
+                        to_outbox(&fallback),
                         Some(format!("host task failed: {e}")),
                     )
                     .await;
@@ -104,31 +105,26 @@ impl Dispatcher {
             .bot_run_seconds
             .get_or_create(&metrics::tenant(tenant.id()))
             .observe(run.duration.as_secs_f64());
-        match run.result {
-            Ok(activities) => {
-                let activities = activities
-                    .iter()
-                    .map(|activity| NewActivity {
-                        name: activity.name(),
-                        body: activity.to_json().to_string(),
-                    })
-                    .collect();
-                self.finish(tenant, entry.session_id, entry.seq, activities, None)
-                    .await
-            }
+        let (activities, error) = match run.result {
+            Ok(activities) => (activities, None),
             Err(error) => {
-                tracing::warn!(kind = error.kind(), %error, "the bot failed");
+                let reason = failure_reason(&error, &run.logs);
+                tracing::warn!(kind = error.kind(), %reason, "the bot failed; sending the fallback");
                 self.count_error(tenant.id(), error.kind());
-                self.finish(
-                    tenant,
-                    entry.session_id,
-                    entry.seq,
-                    vec![],
-                    Some(error.to_string()),
-                )
-                .await
+                let fallback = tenant
+                    .fallback
+                    .activities(entry.session_id, run.language.as_deref());
+                (fallback, Some(reason))
             }
-        }
+        };
+        self.finish(
+            tenant,
+            entry.session_id,
+            entry.seq,
+            to_outbox(&activities),
+            error,
+        )
+        .await
     }
 
     /// Marks the event processed with its activities, and schedules their delivery.
@@ -167,4 +163,37 @@ impl Dispatcher {
             })
             .inc();
     }
+}
+
+/// Lines of the bot's stderr kept with a failure (a Rust panic message lands there).
+const STDERR_TAIL: usize = 5;
+
+/// Why the bot failed, with the end of what it wrote to stderr.
+fn failure_reason(
+    error: &crate::runtime::BotError,
+    logs: &[crate::capabilities::log::BotLogLine],
+) -> String {
+    use crate::capabilities::log::LogLevel;
+    let tail: Vec<&str> = logs
+        .iter()
+        .filter(|line| line.level >= LogLevel::Warn)
+        .map(|line| line.message.as_str())
+        .collect();
+    let tail = &tail[tail.len().saturating_sub(STDERR_TAIL)..];
+    if tail.is_empty() {
+        error.to_string()
+    } else {
+        format!("{error}; the bot's last words: {}", tail.join(" | "))
+    }
+}
+
+/// Send API bodies as outbox rows.
+fn to_outbox(activities: &[crate::mluvii::SendActivity]) -> Vec<NewActivity> {
+    activities
+        .iter()
+        .map(|activity| NewActivity {
+            name: activity.name(),
+            body: activity.to_json().to_string(),
+        })
+        .collect()
 }

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use arc_swap::ArcSwapOption;
 
+use super::fallback::FallbackConfig;
 use super::session_queue::SessionQueue;
 use crate::config::Secret;
 use crate::delivery::MluviiClient;
@@ -29,6 +30,8 @@ pub struct Tenant {
     pub backlog: AtomicUsize,
     /// Past this many unprocessed events, its webhooks are answered 503.
     pub max_backlog: usize,
+    /// What the guest gets when the bot fails.
+    pub fallback: FallbackConfig,
 }
 
 impl Tenant {

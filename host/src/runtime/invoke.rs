@@ -72,6 +72,8 @@ pub struct BotRun {
     pub dropped_logs: usize,
     /// Wall-clock time from instantiation to the call's return.
     pub duration: Duration,
+    /// The session's language, as the bot was told it.
+    pub language: Option<String>,
 }
 
 /// The wasmtime engine and linker shared by every tenant's plugins.
@@ -122,6 +124,7 @@ impl Runtime {
                     logs: Vec::new(),
                     dropped_logs: 0,
                     duration: started.elapsed(),
+                    language: context.language,
                 };
             }
         };
@@ -144,6 +147,7 @@ impl Runtime {
             logs,
             dropped_logs,
             duration,
+            language: context.language.clone(),
         }
     }
 

@@ -84,6 +84,7 @@ pub async fn build_state(config: &ConfigFile) -> anyhow::Result<AppState> {
             deliveries: SessionQueue::new(t.limits.max_concurrent_deliveries),
             backlog: Default::default(),
             max_backlog: t.limits.max_backlog,
+            fallback: t.fallback.clone(),
         };
         tenants.insert(t.id.clone(), Arc::new(tenant));
     }

@@ -1,6 +1,7 @@
 //! The end-to-end tests, in one test binary (one link of the host instead of one per file).
 
 mod bench_tool;
+mod bot_failures;
 mod chat_page_browser;
 mod crash_recovery;
 mod delivery_faults;
