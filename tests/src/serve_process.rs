@@ -31,6 +31,22 @@ pub async fn simulator() -> (Simulator, String) {
     (sim, url)
 }
 
+/// Waits (at most 20 s) until the simulator has at least `count` bodies of `session`.
+pub async fn wait_for_bodies(sim: &Simulator, session: i64, count: usize) -> Vec<Value> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let bodies = sim.session_bodies(session);
+        if bodies.len() >= count {
+            return bodies;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "session {session}: only {bodies:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Writes `wasmbot.toml` in `dir`: `[server]` with `server_extra` lines, and one tenant per
 /// `(id, plugin, chatbot_id, limits lines)`, all with mluvii at `sim_url`.
 pub fn write_config(

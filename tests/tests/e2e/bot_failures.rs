@@ -2,24 +2,11 @@
 //! panic message included) and the tenant's fallback reaches mluvii; the next event of the
 //! tenant runs normally.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
-use wasmbot::simulator::Simulator;
 use wasmbot_tests::plugins;
-use wasmbot_tests::serve_process::{ServeProcess, simulator, write_config};
-
-async fn bodies(sim: &Simulator, session: i64, count: usize) -> Vec<Value> {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let bodies = sim.session_bodies(session);
-        if bodies.len() >= count {
-            return bodies;
-        }
-        assert!(Instant::now() < deadline, "session {session}: {bodies:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
+use wasmbot_tests::serve_process::{ServeProcess, simulator, wait_for_bodies, write_config};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_bot_sends_the_fallback_in_the_sessions_language_in_every_mode() {
@@ -70,7 +57,7 @@ async fn a_failing_bot_sends_the_fallback_in_the_sessions_language_in_every_mode
         json!({"activity": "Text", "sessionId": 1, "text": "after"}),
     )
     .await;
-    let got = bodies(&sim, 1, 3).await;
+    let got = wait_for_bodies(&sim, 1, 3).await;
     assert!(
         got[0]["text"].as_str().unwrap().starts_with("Omlouváme se"),
         "{got:?}"
@@ -83,7 +70,7 @@ async fn a_failing_bot_sends_the_fallback_in_the_sessions_language_in_every_mode
         json!({"activity": "Text", "sessionId": 2, "text": "loop"}),
     )
     .await;
-    let got = bodies(&sim, 2, 2).await;
+    let got = wait_for_bodies(&sim, 2, 2).await;
     assert!(
         got[0]["text"].as_str().unwrap().starts_with("Sorry"),
         "{got:?}"
@@ -100,7 +87,7 @@ async fn a_failing_bot_sends_the_fallback_in_the_sessions_language_in_every_mode
         json!({"activity": "Text", "sessionId": 3, "text": "fine"}),
     )
     .await;
-    let got = bodies(&sim, 3, 2).await;
+    let got = wait_for_bodies(&sim, 3, 2).await;
     assert_eq!(got[0]["text"], "Oops, try again.");
     assert_eq!(got[1]["text"], "ok: fine");
     // Nothing at all.
@@ -114,7 +101,7 @@ async fn a_failing_bot_sends_the_fallback_in_the_sessions_language_in_every_mode
         json!({"activity": "Text", "sessionId": 4, "text": "next"}),
     )
     .await;
-    assert_eq!(bodies(&sim, 4, 1).await[0]["text"], "ok: next");
+    assert_eq!(wait_for_bodies(&sim, 4, 1).await[0]["text"], "ok: next");
     assert_eq!(sim.session_bodies(4).len(), 1);
 
     server.signal("TERM");

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use wasmbot::simulator::{Outage, Simulator};
-use wasmbot_tests::serve_process::{ServeProcess, simulator, write_config};
+use wasmbot_tests::serve_process::{ServeProcess, simulator, wait_for_bodies, write_config};
 use wasmbot_tests::{plugins, wasmbot_bin};
 
 const FAST_RETRIES: &str = "retry_first_backoff_ms = 50\nretry_max_backoff_ms = 300\nsweep_interval_ms = 200\ndurability = \"none\"";
@@ -33,15 +33,11 @@ fn texts(sim: &Simulator, session: i64) -> Vec<String> {
 }
 
 async fn wait_for_texts(sim: &Simulator, session: i64, count: usize) -> Vec<String> {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let got = texts(sim, session);
-        if got.len() >= count {
-            return got;
-        }
-        assert!(Instant::now() < deadline, "session {session}: only {got:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for_bodies(sim, session, count)
+        .await
+        .iter()
+        .map(|b| b["text"].as_str().unwrap_or_default().to_owned())
+        .collect()
 }
 
 fn dead_letters(dir: &std::path::Path, args: &[&str]) -> String {
