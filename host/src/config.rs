@@ -177,6 +177,12 @@ pub struct LimitsConfig {
     /// Bot runs of this tenant in flight at once.
     #[serde(default = "default_tenant_concurrency")]
     pub max_concurrent_runs: usize,
+    /// Most activities one event may produce (more: the bot failed, the fallback is sent).
+    #[serde(default = "default_max_activities")]
+    pub max_activities: usize,
+    /// Most KiB of Send API JSON one event may produce.
+    #[serde(default = "default_max_output_kib")]
+    pub max_output_kib: usize,
     /// Sessions of this tenant whose activities are delivered at once.
     #[serde(default = "default_tenant_deliveries")]
     pub max_concurrent_deliveries: usize,
@@ -191,6 +197,8 @@ impl Default for LimitsConfig {
             timeout_ms: default_timeout_ms(),
             max_memory_mib: default_memory_mib(),
             max_concurrent_runs: default_tenant_concurrency(),
+            max_activities: default_max_activities(),
+            max_output_kib: default_max_output_kib(),
             max_concurrent_deliveries: default_tenant_deliveries(),
             max_backlog: default_tenant_backlog(),
         }
@@ -206,6 +214,12 @@ fn default_memory_mib() -> usize {
 fn default_tenant_concurrency() -> usize {
     8
 }
+fn default_max_activities() -> usize {
+    50
+}
+fn default_max_output_kib() -> usize {
+    256
+}
 fn default_tenant_deliveries() -> usize {
     64
 }
@@ -219,6 +233,8 @@ impl LimitsConfig {
         crate::runtime::Limits {
             timeout: Duration::from_millis(self.timeout_ms),
             max_memory_bytes: self.max_memory_mib << 20,
+            max_activities: self.max_activities,
+            max_output_bytes: self.max_output_kib << 10,
         }
     }
 }

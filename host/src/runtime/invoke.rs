@@ -14,7 +14,7 @@ use super::engine::{EngineSettings, build_engine, ticks_for};
 use super::host_state::HostState;
 use super::plugin::{Plugin, PluginError, PluginKind};
 use super::session_facts::facts_for;
-use super::tenant::TenantEnv;
+use super::tenant::{Limits, TenantEnv};
 use crate::capabilities::log::BotLogLine;
 use crate::mluvii::{SendActivity, WebhookEvent};
 
@@ -37,6 +37,9 @@ pub enum BotError {
     /// The bot returned an error of its own.
     #[error("the bot returned an error: {0}")]
     Refused(String),
+    /// The bot returned more activities or bytes than its limits allow.
+    #[error("the bot's output is over its limit: {0}")]
+    TooMuchOutput(String),
     /// The bot returned an activity the host cannot send.
     #[error("the bot's activity #{index} is invalid: {reason}")]
     InvalidActivity {
@@ -57,6 +60,7 @@ impl BotError {
             BotError::Trap(_) => "trap",
             BotError::Refused(_) => "refused",
             BotError::InvalidActivity { .. } => "invalid_activity",
+            BotError::TooMuchOutput(_) => "output_limit",
         }
     }
 }
@@ -118,7 +122,7 @@ impl Runtime {
                 let result = bot
                     .handle(tenant, &context, &event_to_wit(&event.activity))
                     .map_err(BotError::Refused)
-                    .and_then(|returned| to_wire(event.session_id, returned));
+                    .and_then(|returned| to_wire(event.session_id, returned, &tenant.limits));
                 return BotRun {
                     result,
                     logs: Vec::new(),
@@ -167,7 +171,8 @@ impl Runtime {
             .call_handle(&mut *store, context, &wit_event)
             .map_err(CallFailure::Trap)?
             .map_err(|e| CallFailure::Bot(BotError::Refused(e)))?;
-        to_wire(event.session_id, returned).map_err(CallFailure::Bot)
+        let limits = store.data().tenant.limits;
+        to_wire(event.session_id, returned, &limits).map_err(CallFailure::Bot)
     }
 
     /// The context passed with the event; language and channel are remembered per session,
@@ -183,19 +188,39 @@ impl Runtime {
     }
 }
 
-/// The bot's activities as Send API bodies, or the first one that cannot be sent.
+/// The bot's activities as Send API bodies, or the first one that cannot be sent, or why the
+/// output is over the tenant's limits.
 fn to_wire(
     session_id: i64,
     returned: Vec<super::bindings::types::Activity>,
+    limits: &Limits,
 ) -> Result<Vec<SendActivity>, BotError> {
-    returned
+    if returned.len() > limits.max_activities {
+        return Err(BotError::TooMuchOutput(format!(
+            "{} activities, the limit is {}",
+            returned.len(),
+            limits.max_activities
+        )));
+    }
+    let activities = returned
         .into_iter()
         .enumerate()
         .map(|(index, activity)| {
             activity_to_wire(session_id, activity)
                 .map_err(|reason| BotError::InvalidActivity { index, reason })
         })
-        .collect()
+        .collect::<Result<Vec<_>, _>>()?;
+    let bytes: usize = activities
+        .iter()
+        .map(|a| serde_json::to_vec(a).map_or(0, |v| v.len()))
+        .sum();
+    if bytes > limits.max_output_bytes {
+        return Err(BotError::TooMuchOutput(format!(
+            "{bytes} bytes of activities, the limit is {}",
+            limits.max_output_bytes
+        )));
+    }
+    Ok(activities)
 }
 
 enum CallFailure {

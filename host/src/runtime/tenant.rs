@@ -14,6 +14,10 @@ pub struct Limits {
     pub timeout: Duration,
     /// Largest linear memory the bot may grow to.
     pub max_memory_bytes: usize,
+    /// Most activities one event may produce.
+    pub max_activities: usize,
+    /// Most bytes of Send API JSON one event may produce, all activities together.
+    pub max_output_bytes: usize,
 }
 
 impl Default for Limits {
@@ -21,6 +25,8 @@ impl Default for Limits {
         Self {
             timeout: Duration::from_secs(5),
             max_memory_bytes: 64 << 20,
+            max_activities: 50,
+            max_output_bytes: 256 << 10,
         }
     }
 }

@@ -11,6 +11,7 @@ fn tight() -> Limits {
     Limits {
         timeout: Duration::from_millis(300),
         max_memory_bytes: 16 << 20,
+        ..Limits::default()
     }
 }
 
@@ -146,4 +147,20 @@ fn a_trapping_tenant_does_not_disturb_another_running_at_the_same_time() {
     });
     // The same plugin still serves after its traps.
     assert_eq!(bodies(&bot, &bad, &text(3, "fine"))[0]["text"], "ok: fine");
+}
+
+#[test]
+fn too_many_or_too_large_activities_are_refused() {
+    let bot = load(plugins::MISBEHAVING);
+    let acme = tenant("acme", json!({}), tight());
+    assert_eq!(bodies(&bot, &acme, &text(1, "many 50")).len(), 50);
+    for (input, expected) in [
+        ("many 51", "51 activities, the limit is 50"),
+        ("huge", "the limit is 262144"),
+    ] {
+        match run(&bot, &acme, &text(1, input)).result.unwrap_err() {
+            BotError::TooMuchOutput(reason) => assert!(reason.contains(expected), "{reason}"),
+            other => panic!("{input}: {other:?}"),
+        }
+    }
 }

@@ -53,6 +53,14 @@ impl Bot for Misbehaving {
                 conversation.language().unwrap_or("-"),
                 conversation.channel().unwrap_or("-")
             ))]),
+            many if many.starts_with("many ") => {
+                // "many 60": that many text activities.
+                let count: usize = many[5..].parse().unwrap_or(0);
+                Ok((0..count)
+                    .map(|i| Activity::text(format!("#{i}")))
+                    .collect())
+            }
+            "huge" => Ok(vec![Activity::text("x".repeat(300 * 1024))]),
             slow if slow.starts_with("slow ") => {
                 // "slow 200 x": sleep 200 ms (a blocking host call), then answer "slow: x".
                 let mut words = slow.split(' ').skip(1);
