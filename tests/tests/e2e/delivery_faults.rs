@@ -261,17 +261,19 @@ async fn a_tenant_with_a_slow_bot_and_a_deep_backlog_does_not_delay_another() {
     for session in 0..10 {
         replies.push(wait_for_texts(&sim, session, 1).await);
     }
+    // The slow backlog needs at least 40 × 200 ms / 2 = 4 s however fast the machine is; the
+    // fast tenant is done well before, while that backlog is still being worked off.
     let took = started.elapsed();
-    assert!(
-        took < Duration::from_millis(1500),
-        "the fast tenant waited {took:?}"
-    );
     let slow_done = (100..140)
         .filter(|s| !sim.session_bodies(*s).is_empty())
         .count();
     assert!(
+        took < Duration::from_millis(3000),
+        "the fast tenant waited {took:?}"
+    );
+    assert!(
         slow_done < 40,
-        "the slow tenant's backlog was still deep ({slow_done} done)"
+        "the fast tenant waited for the slow backlog ({slow_done} done)"
     );
     for session in 100..140 {
         let body: Value = wait_for_texts(&sim, session, 1).await.into();
