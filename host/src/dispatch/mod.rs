@@ -22,11 +22,29 @@ use crate::delivery::RetryPolicy;
 use crate::metrics::Metrics;
 use crate::runtime::Runtime;
 use crate::storage::{NewEvent, Storage, now_ms};
-use session_queue::Tracker;
+use session_queue::{SessionQueue, Tracker};
 pub use tenant::Tenant;
 
 /// Events or activities taken from the database per session at a time.
 const BATCH: usize = 16;
+
+/// The two stages of a session's work, each with its own queue (and worker limit) per tenant.
+#[derive(Debug, Clone, Copy)]
+enum Stage {
+    /// Journaled events to run through the bot.
+    Run,
+    /// Outbox activities to send to mluvii.
+    Deliver,
+}
+
+impl Stage {
+    fn queue(self, tenant: &Tenant) -> &SessionQueue {
+        match self {
+            Stage::Run => &tenant.runs,
+            Stage::Deliver => &tenant.deliveries,
+        }
+    }
+}
 
 /// How the dispatcher behaves (from `[server]` of the configuration).
 #[derive(Debug, Clone)]
@@ -128,8 +146,8 @@ impl Dispatcher {
         Ok(())
     }
 
-    /// Whether ingress may journal an event for `tenant` now.
-    pub fn admit(&self, tenant: &Tenant) -> Result<(), Refusal> {
+    /// Whether an event for `tenant` may be journaled now.
+    fn admit(&self, tenant: &Tenant) -> Result<(), Refusal> {
         let total = self.backlog();
         if total >= self.settings.max_backlog {
             return Err(Refusal::Overloaded(total));
@@ -162,7 +180,7 @@ impl Dispatcher {
         }
         tenant.backlog.fetch_add(1, Ordering::SeqCst);
         self.backlog.fetch_add(1, Ordering::SeqCst);
-        self.schedule_run(tenant, session_id);
+        self.schedule(Stage::Run, tenant, session_id);
         Ok(())
     }
 
@@ -174,11 +192,6 @@ impl Dispatcher {
     /// The bound of [`Dispatcher::backlog`].
     pub fn max_backlog(&self) -> usize {
         self.settings.max_backlog
-    }
-
-    /// The storage.
-    pub fn storage(&self) -> &Arc<dyn Storage> {
-        &self.storage
     }
 
     /// Sessions with events to run or activities to send.
@@ -237,27 +250,47 @@ impl Dispatcher {
         });
     }
 
+    /// Says `session` of `tenant` has work in `stage`, starting a worker if the queue has
+    /// fewer than its limit.
+    fn schedule(self: &Arc<Self>, stage: Stage, tenant: &Arc<Tenant>, session: i64) {
+        if stage.queue(tenant).push(session, &self.busy) {
+            let (dispatcher, tenant) = (self.clone(), tenant.clone());
+            self.spawn_worker(async move { dispatcher.worker(stage, tenant).await });
+        }
+    }
+
+    /// One of a tenant's workers of `stage`: their number is the tenant's limit for it.
+    async fn worker(self: Arc<Self>, stage: Stage, tenant: Arc<Tenant>) {
+        let queue = stage.queue(&tenant);
+        while let Some(session) = queue.next() {
+            let more = !self.stopping()
+                && match stage {
+                    Stage::Run => self.run_session(&tenant, session).await,
+                    Stage::Deliver => self.deliver_session(&tenant, session).await,
+                };
+            queue.release(session, more, &self.busy);
+        }
+    }
+
     /// Schedules every session the database has work for.
     async fn sweep(self: &Arc<Self>) {
-        match self.storage.sessions_with_events().await {
-            Ok(sessions) => {
-                for (tenant, session) in sessions {
-                    if let Some(tenant) = self.tenants.get(&tenant) {
-                        self.schedule_run(tenant, session);
+        for stage in [Stage::Run, Stage::Deliver] {
+            let sessions = match stage {
+                Stage::Run => self.storage.sessions_with_events().await,
+                Stage::Deliver => self.storage.sessions_with_activities().await,
+            };
+            match sessions {
+                Ok(sessions) => {
+                    for (tenant, session) in sessions {
+                        if let Some(tenant) = self.tenants.get(&tenant) {
+                            self.schedule(stage, tenant, session);
+                        }
                     }
                 }
-            }
-            Err(e) => tracing::error!(error = %format!("{e:#}"), "sweeping the journal failed"),
-        }
-        match self.storage.sessions_with_activities().await {
-            Ok(sessions) => {
-                for (tenant, session) in sessions {
-                    if let Some(tenant) = self.tenants.get(&tenant) {
-                        self.schedule_delivery(tenant, session);
-                    }
+                Err(e) => {
+                    tracing::error!(?stage, error = %format!("{e:#}"), "sweeping the database failed");
                 }
             }
-            Err(e) => tracing::error!(error = %format!("{e:#}"), "sweeping the outbox failed"),
         }
     }
 

@@ -6,32 +6,16 @@ use std::sync::atomic::Ordering;
 
 use tracing::Instrument;
 
-use super::{BATCH, Dispatcher, Tenant};
+use super::{BATCH, Dispatcher, Stage, Tenant};
 use crate::metrics::{self, TenantOutcome};
 use crate::mluvii::{Webhook, parse_webhook};
 use crate::storage::{Completion, JournalEntry, NewActivity};
 
 impl Dispatcher {
-    /// Says `session` of `tenant` has journaled events.
-    pub(super) fn schedule_run(self: &Arc<Self>, tenant: &Arc<Tenant>, session: i64) {
-        if tenant.runs.push(session, &self.busy) {
-            let (dispatcher, tenant) = (self.clone(), tenant.clone());
-            self.spawn_worker(async move { dispatcher.run_worker(tenant).await });
-        }
-    }
-
-    /// One of the tenant's run workers: their number is the tenant's concurrency limit, and
-    /// each takes a global permit only for the bot run itself, so a tenant with a deep
-    /// backlog holds at most its own share of the global permits.
-    async fn run_worker(self: Arc<Self>, tenant: Arc<Tenant>) {
-        while let Some(session) = tenant.runs.next() {
-            let more = !self.stopping() && self.run_session(&tenant, session).await;
-            tenant.runs.release(session, more, &self.busy);
-        }
-    }
-
-    /// Runs up to a batch of the session's events; returns whether more may be waiting.
-    async fn run_session(self: &Arc<Self>, tenant: &Arc<Tenant>, session: i64) -> bool {
+    /// Runs up to a batch of the session's events; returns whether more may be waiting. A
+    /// run worker takes a global permit only for the bot run itself, so a tenant with a deep
+    /// backlog holds at most its own share (its run workers) of the global permits.
+    pub(super) async fn run_session(self: &Arc<Self>, tenant: &Arc<Tenant>, session: i64) -> bool {
         let events = match self
             .storage
             .pending_events(tenant.id(), session, BATCH)
@@ -149,7 +133,7 @@ impl Dispatcher {
         tenant.backlog.fetch_sub(1, Ordering::SeqCst);
         self.backlog.fetch_sub(1, Ordering::SeqCst);
         if deliver {
-            self.schedule_delivery(tenant, session);
+            self.schedule(Stage::Deliver, tenant, session);
         }
         true
     }

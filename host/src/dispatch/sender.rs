@@ -3,7 +3,6 @@
 //! session) until it is delivered or has failed for longer than the policy allows; then it
 //! becomes a dead letter and the session's later activities wait behind it.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use super::{BATCH, Dispatcher, Tenant};
@@ -21,23 +20,8 @@ enum Delivery {
 }
 
 impl Dispatcher {
-    /// Says `session` of `tenant` has activities in the outbox.
-    pub(super) fn schedule_delivery(self: &Arc<Self>, tenant: &Arc<Tenant>, session: i64) {
-        if tenant.deliveries.push(session, &self.busy) {
-            let (dispatcher, tenant) = (self.clone(), tenant.clone());
-            self.spawn_worker(async move { dispatcher.delivery_worker(tenant).await });
-        }
-    }
-
-    async fn delivery_worker(self: Arc<Self>, tenant: Arc<Tenant>) {
-        while let Some(session) = tenant.deliveries.next() {
-            let more = !self.stopping() && self.deliver_session(&tenant, session).await;
-            tenant.deliveries.release(session, more, &self.busy);
-        }
-    }
-
     /// Delivers up to a batch of the session's activities; returns whether more may wait.
-    async fn deliver_session(&self, tenant: &Tenant, session: i64) -> bool {
+    pub(super) async fn deliver_session(&self, tenant: &Tenant, session: i64) -> bool {
         let pending = match self
             .storage
             .pending_activities(tenant.id(), session, BATCH)

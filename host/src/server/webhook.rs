@@ -109,9 +109,6 @@ async fn handle(
             ),
         );
     }
-    if let Err(refusal) = state.dispatcher.admit(tenant) {
-        return overloaded(refusal);
-    }
     match state
         .dispatcher
         .accept(tenant, event.session_id, bytes.to_vec())
