@@ -79,6 +79,35 @@ client_secret_env = "MLUVII_SECRET"
     path
 }
 
+/// A simulator, a data directory, and a `wasmbot serve` configured with both and running.
+pub struct Served {
+    /// The simulated mluvii.
+    pub sim: Simulator,
+    /// Holds `wasmbot.toml` and the data directory; removed when dropped.
+    pub dir: tempfile::TempDir,
+    /// The configuration file (to restart the server with).
+    pub config: PathBuf,
+    /// The server.
+    pub server: ServeProcess,
+}
+
+impl Served {
+    /// Starts the simulator, writes the configuration (see [`write_config`]) and starts the
+    /// server.
+    pub async fn start(server_extra: &str, tenants: &[(&str, &str, i64, &str)]) -> Self {
+        let (sim, sim_url) = simulator().await;
+        let dir = tempfile::tempdir().unwrap();
+        let config = write_config(dir.path(), &sim_url, server_extra, tenants);
+        let server = ServeProcess::start(&config);
+        Self {
+            sim,
+            dir,
+            config,
+            server,
+        }
+    }
+}
+
 /// A running `wasmbot serve`.
 pub struct ServeProcess {
     /// The child process.

@@ -6,15 +6,16 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use wasmbot_tests::plugins;
-use wasmbot_tests::serve_process::{ServeProcess, simulator, wait_for_bodies, write_config};
+use wasmbot_tests::serve_process::{Served, wait_for_bodies};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_bot_sends_the_fallback_in_the_sessions_language_in_every_mode() {
-    let (sim, sim_url) = simulator().await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config(
-        dir.path(),
-        &sim_url,
+    let Served {
+        sim,
+        dir: _dir,
+        config: _config,
+        server,
+    } = Served::start(
         "durability = \"none\"",
         &[
             ("handoff", plugins::MISBEHAVING, 1, "timeout_ms = 300"),
@@ -31,8 +32,8 @@ async fn a_failing_bot_sends_the_fallback_in_the_sessions_language_in_every_mode
                 "[tenant.fallback]\nmode = \"none\"",
             ),
         ],
-    );
-    let server = ServeProcess::start(&config);
+    )
+    .await;
     let http = reqwest::Client::new();
     let post = |tenant: &str, body: Value| {
         let (http, url) = (http.clone(), server.webhook(tenant));

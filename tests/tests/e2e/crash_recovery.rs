@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use wasmbot_tests::plugins;
-use wasmbot_tests::serve_process::{ServeProcess, simulator, write_config};
+use wasmbot_tests::serve_process::{ServeProcess, Served};
 
 const CLIENTS: usize = 16;
 const SESSIONS_PER_CLIENT: i64 = 8;
@@ -23,15 +23,12 @@ struct Sent {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_under_load_loses_no_acknowledged_event() {
-    let (sim, sim_url) = simulator().await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config(
-        dir.path(),
-        &sim_url,
-        "",
-        &[("acme", plugins::ECHO, 166, "")],
-    );
-    let server = ServeProcess::start(&config);
+    let Served {
+        sim,
+        dir: _dir,
+        config,
+        server,
+    } = Served::start("", &[("acme", plugins::ECHO, 166, "")]).await;
     let url = server.webhook("acme");
     let sent = Arc::new(Mutex::new(Sent::default()));
     let acked_total = Arc::new(std::sync::atomic::AtomicUsize::new(0));

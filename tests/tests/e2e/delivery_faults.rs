@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use wasmbot::simulator::{Outage, Simulator};
-use wasmbot_tests::serve_process::{ServeProcess, simulator, wait_for_bodies, write_config};
+use wasmbot_tests::serve_process::{ServeProcess, Served, wait_for_bodies};
 use wasmbot_tests::{plugins, wasmbot_bin};
 
 const FAST_RETRIES: &str = "retry_first_backoff_ms = 50\nretry_max_backoff_ms = 300\nsweep_interval_ms = 200\ndurability = \"none\"";
@@ -56,21 +56,30 @@ fn dead_letters(dir: &std::path::Path, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// Waits (at most 10 s) until `session` has a dead letter.
+async fn wait_for_dead_letter(dir: &std::path::Path, session: i64) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !dead_letters(dir, &["list"]).contains(&format!("session={session}\t")) {
+        assert!(
+            Instant::now() < deadline,
+            "no dead letter for session {session}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 fn said(texts: &[&str]) -> Vec<String> {
     texts.iter().map(|t| format!("You said: {t}")).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_outage_of_the_send_api_and_the_token_endpoint_delays_but_loses_nothing() {
-    let (sim, sim_url) = simulator().await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config(
-        dir.path(),
-        &sim_url,
-        FAST_RETRIES,
-        &[("acme", plugins::ECHO, 166, "")],
-    );
-    let server = ServeProcess::start(&config);
+    let Served {
+        sim,
+        dir: _dir,
+        config: _config,
+        server,
+    } = Served::start(FAST_RETRIES, &[("acme", plugins::ECHO, 166, "")]).await;
     sim.set_token_outage(true);
     sim.set_outage(Some(Outage {
         status: 503,
@@ -113,26 +122,19 @@ async fn an_outage_of_the_send_api_and_the_token_endpoint_delays_but_loses_nothi
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lasting_failure_becomes_a_dead_letter_that_blocks_its_session_until_retried() {
-    let (sim, sim_url) = simulator().await;
-    let dir = tempfile::tempdir().unwrap();
     let server_keys = format!("{FAST_RETRIES}\ndead_letter_after_secs = 1");
-    let config = write_config(
-        dir.path(),
-        &sim_url,
-        &server_keys,
-        &[("acme", plugins::ECHO, 166, "")],
-    );
-    let server = ServeProcess::start(&config);
+    let Served {
+        sim,
+        dir,
+        config: _config,
+        server,
+    } = Served::start(&server_keys, &[("acme", plugins::ECHO, 166, "")]).await;
     sim.set_outage(Some(Outage {
         status: 502,
         retry_after: None,
     }));
     post_texts(&server, 5, &["one", "two", "three"]).await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !dead_letters(dir.path(), &["list"]).contains("session=5") {
-        assert!(Instant::now() < deadline, "no dead letter appeared");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for_dead_letter(dir.path(), 5).await;
     let listed = dead_letters(dir.path(), &["list"]);
     assert!(
         listed.contains("activity=message") && listed.contains("502"),
@@ -156,11 +158,7 @@ async fn a_lasting_failure_becomes_a_dead_letter_that_blocks_its_session_until_r
     let before = sim.send_attempts();
     sim.inject_faults([400]);
     post_texts(&server, 6, &["refused", "after"]).await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !dead_letters(dir.path(), &["list"]).contains("session=6") {
-        assert!(Instant::now() < deadline, "no dead letter for the refusal");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_for_dead_letter(dir.path(), 6).await;
     assert_eq!(
         sim.send_attempts() - before,
         1,
@@ -178,16 +176,13 @@ async fn a_lasting_failure_becomes_a_dead_letter_that_blocks_its_session_until_r
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_with_mluvii_unreachable_ends_within_the_deadline_and_a_restart_delivers() {
     for signal in ["TERM", "INT"] {
-        let (sim, sim_url) = simulator().await;
-        let dir = tempfile::tempdir().unwrap();
         let server_keys = format!("{FAST_RETRIES}\nshutdown_deadline_ms = 2000");
-        let config = write_config(
-            dir.path(),
-            &sim_url,
-            &server_keys,
-            &[("acme", plugins::ECHO, 166, "")],
-        );
-        let server = ServeProcess::start(&config);
+        let Served {
+            sim,
+            dir: _dir,
+            config,
+            server,
+        } = Served::start(&server_keys, &[("acme", plugins::ECHO, 166, "")]).await;
         sim.set_outage(Some(Outage {
             status: 503,
             retry_after: None,
@@ -230,18 +225,19 @@ async fn shutdown_with_mluvii_unreachable_ends_within_the_deadline_and_a_restart
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tenant_with_a_slow_bot_and_a_deep_backlog_does_not_delay_another() {
-    let (sim, sim_url) = simulator().await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config(
-        dir.path(),
-        &sim_url,
+    let Served {
+        sim,
+        dir: _dir,
+        config: _config,
+        server,
+    } = Served::start(
         "durability = \"none\"",
         &[
             ("slow", plugins::MISBEHAVING, 1, "max_concurrent_runs = 2"),
             ("acme", plugins::ECHO, 2, ""),
         ],
-    );
-    let server = ServeProcess::start(&config);
+    )
+    .await;
     let http = reqwest::Client::new();
     for session in 0..40 {
         let body = json!({"activity": "Text", "sessionId": 100 + session, "text": "slow 200 done"});

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use wasmbot_tests::plugins;
-use wasmbot_tests::serve_process::{ServeProcess, simulator, write_config};
+use wasmbot_tests::serve_process::Served;
 
 /// Webhooks sent; `WASMBOT_OVERLOAD_WEBHOOKS` raises it for a longer run.
 const WEBHOOKS: usize = 20_000;
@@ -28,15 +28,16 @@ fn peak_rss_kib(pid: u32) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_is_bounded_by_503s_and_every_accepted_event_is_delivered() {
-    let (sim, sim_url) = simulator().await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config(
-        dir.path(),
-        &sim_url,
+    let Served {
+        sim,
+        dir: _dir,
+        config: _config,
+        server,
+    } = Served::start(
         &format!("max_backlog = {BACKLOG_BOUND}\ndurability = \"none\""),
         &[("slow", plugins::MISBEHAVING, 1, "max_concurrent_runs = 8")],
-    );
-    let server = ServeProcess::start(&config);
+    )
+    .await;
     let url = server.webhook("slow");
     let webhooks: usize = std::env::var("WASMBOT_OVERLOAD_WEBHOOKS")
         .ok()

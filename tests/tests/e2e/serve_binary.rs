@@ -5,7 +5,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use wasmbot_tests::serve_process::{SECRET, ServeProcess, TOKEN, simulator, write_config};
+use wasmbot_tests::serve_process::{SECRET, Served, TOKEN};
 use wasmbot_tests::{get_status, plugins, wasmbot_bin};
 
 fn config(dir: &std::path::Path, sim_url: &str) -> std::path::PathBuf {
@@ -39,15 +39,12 @@ client_secret_env = "ACME_MLUVII_SECRET"
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_delivers_and_finishes_accepted_events_on_sigterm() {
-    let (sim, sim_url) = simulator().await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config(
-        dir.path(),
-        &sim_url,
-        "",
-        &[("acme", plugins::ECHO, 166, "")],
-    );
-    let server = ServeProcess::start(&config);
+    let Served {
+        sim,
+        dir: _dir,
+        config: _config,
+        server,
+    } = Served::start("", &[("acme", plugins::ECHO, 166, "")]).await;
     server.connect(&sim, 166, "acme");
     let http = reqwest::Client::new();
     assert_eq!(
