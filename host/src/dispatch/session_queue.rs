@@ -118,11 +118,6 @@ impl SessionQueue {
             busy.remove();
         }
     }
-
-    /// Sessions waiting or being handled.
-    pub fn scheduled(&self) -> usize {
-        self.state().scheduled.len()
-    }
 }
 
 #[cfg(test)]
