@@ -14,7 +14,7 @@ use crate::dispatch::fallback::FallbackConfig;
 use crate::storage::Durability;
 
 /// The whole configuration file.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigFile {
     /// Server-wide settings.
@@ -26,7 +26,7 @@ pub struct ConfigFile {
 }
 
 /// `[server]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerConfig {
     /// Address to listen on.
@@ -38,6 +38,18 @@ pub struct ServerConfig {
     /// Environment variable holding the admin token (admin API).
     #[serde(default)]
     pub admin_token_env: Option<String>,
+    /// File holding the admin token (alternative to the variable).
+    #[serde(default)]
+    pub admin_token_file: Option<PathBuf>,
+    /// Known-good plugin versions kept per tenant for rollback.
+    #[serde(default = "default_plugin_versions_kept")]
+    pub plugin_versions_kept: usize,
+    /// Largest plugin accepted by `PUT /admin/tenants/{id}/plugin`, in MiB.
+    #[serde(default = "default_max_plugin_mib")]
+    pub max_plugin_mib: usize,
+    /// Whether plugin files are watched and swapped in when they change.
+    #[serde(default = "default_true")]
+    pub watch_plugins: bool,
     /// Largest accepted webhook body, in bytes.
     #[serde(default = "default_max_body_bytes")]
     pub max_body_bytes: usize,
@@ -77,6 +89,10 @@ impl Default for ServerConfig {
             listen: default_listen(),
             data_dir: default_data_dir(),
             admin_token_env: None,
+            admin_token_file: None,
+            plugin_versions_kept: default_plugin_versions_kept(),
+            max_plugin_mib: default_max_plugin_mib(),
+            watch_plugins: true,
             max_body_bytes: default_max_body_bytes(),
             max_concurrent_runs: default_max_concurrent_runs(),
             max_backlog: default_max_backlog(),
@@ -102,6 +118,15 @@ impl ServerConfig {
     }
 }
 
+fn default_plugin_versions_kept() -> usize {
+    5
+}
+fn default_max_plugin_mib() -> usize {
+    128
+}
+fn default_true() -> bool {
+    true
+}
 fn default_max_backlog() -> usize {
     100_000
 }
@@ -138,7 +163,7 @@ fn default_max_concurrent_runs() -> usize {
 }
 
 /// One `[[tenant]]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TenantConfig {
     /// Tenant id: the webhook path is `/webhook/{id}`.
@@ -165,7 +190,7 @@ pub struct TenantConfig {
 }
 
 /// `[tenant.limits]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LimitsConfig {
     /// Time one event may run, in milliseconds.
@@ -240,7 +265,7 @@ impl LimitsConfig {
 }
 
 /// `[tenant.mluvii]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MluviiConfig {
     /// `https://app.mluvii.com`, or an on-premise host.

@@ -151,7 +151,7 @@ pub async fn start(options: DevOptions) -> anyhow::Result<DevServer> {
             })
             .collect(),
     };
-    let state = build_state(&config).await?;
+    let state = build_state(&config, None).await?;
     let listener = tokio::net::TcpListener::bind(options.host_listen)
         .await
         .with_context(|| format!("listening on {}", options.host_listen))?;

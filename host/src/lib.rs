@@ -15,6 +15,7 @@ pub mod dev;
 pub mod dispatch;
 pub mod metrics;
 pub mod mluvii;
+pub mod plugins;
 pub mod runtime;
 pub mod server;
 pub mod simulator;

@@ -44,6 +44,9 @@ pub struct Metrics {
     pub backlog_events: Family<TenantLabel, Gauge>,
     /// Time to deliver one activity (retries included), in seconds.
     pub outbound_seconds: Family<TenantLabel, Histogram>,
+    /// Plugin loads by tenant and outcome (`compiled`, `cached`: from the compiled-artifact
+    /// cache, `refused`: the old version keeps serving).
+    pub plugin_loads: Family<TenantOutcome, Counter>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -106,6 +109,12 @@ impl Default for Metrics {
             "Journaled events not yet processed",
             backlog_events.clone(),
         );
+        let plugin_loads = Family::<TenantOutcome, Counter>::default();
+        registry.register(
+            "plugin_loads",
+            "Plugin loads by tenant and outcome (compiled, cached, refused)",
+            plugin_loads.clone(),
+        );
         registry.register(
             "outbound_seconds",
             "Time to deliver one activity",
@@ -122,6 +131,7 @@ impl Default for Metrics {
             delivery_retries,
             backlog_events,
             outbound_seconds,
+            plugin_loads,
         }
     }
 }

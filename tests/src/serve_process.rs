@@ -15,6 +15,8 @@ use crate::wasmbot_bin;
 pub const TOKEN: &str = "hook-token";
 /// The mluvii client secret the simulator accepts.
 pub const SECRET: &str = "mluvii-secret";
+/// The admin token, in `ADMIN_TOKEN` (configure `admin_token_env = "ADMIN_TOKEN"`).
+pub const ADMIN_TOKEN: &str = "admin-token";
 
 /// A simulator serving on loopback in this process.
 pub async fn simulator() -> (Simulator, String) {
@@ -95,8 +97,21 @@ impl Served {
     /// Starts the simulator, writes the configuration (see [`write_config`]) and starts the
     /// server.
     pub async fn start(server_extra: &str, tenants: &[(&str, &str, i64, &str)]) -> Self {
+        Self::start_with_files(server_extra, tenants, &[]).await
+    }
+
+    /// Like [`Served::start`], with `files` (name in the directory, source path) copied into
+    /// the directory first (plugins the test will replace, named relative to the config).
+    pub async fn start_with_files(
+        server_extra: &str,
+        tenants: &[(&str, &str, i64, &str)],
+        files: &[(&str, &str)],
+    ) -> Self {
         let (sim, sim_url) = simulator().await;
         let dir = tempfile::tempdir().unwrap();
+        for (name, source) in files {
+            std::fs::copy(source, dir.path().join(name)).unwrap();
+        }
         let config = write_config(dir.path(), &sim_url, server_extra, tenants);
         let server = ServeProcess::start(&config);
         Self {
@@ -125,6 +140,7 @@ impl ServeProcess {
             .arg(config)
             .env("WEBHOOK_TOKEN", TOKEN)
             .env("MLUVII_SECRET", SECRET)
+            .env("ADMIN_TOKEN", ADMIN_TOKEN)
             .env("WASMBOT_LOG", "info")
             .stderr(Stdio::piped())
             .spawn()
@@ -169,7 +185,41 @@ impl ServeProcess {
         );
     }
 
-    /// Sends `signal` (`KILL`, `TERM`, `INT`) to the process.
+    /// `GET`s an admin route with the admin token; returns the status and the JSON body.
+    pub async fn admin_get(&self, route: &str) -> (u16, Value) {
+        let response = reqwest::Client::new()
+            .get(format!("{}{route}", self.url))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// The serving plugin's content hash of `tenant`, from the admin API.
+    pub async fn serving_hash(&self, tenant: &str) -> Option<String> {
+        let (_, view) = self.admin_get(&format!("/admin/tenants/{tenant}")).await;
+        view["plugin"]["hash"].as_str().map(str::to_owned)
+    }
+
+    /// Waits (at most 20 s) until `tenant` is served by the plugin with `hash`.
+    pub async fn wait_for_hash(&self, tenant: &str, hash: &str) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let serving = self.serving_hash(tenant).await;
+            if serving.as_deref() == Some(hash) {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{tenant} still serves {serving:?}, not {hash}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Sends `signal` (`KILL`, `TERM`, `INT`, `HUP`) to the process.
     pub fn signal(&self, signal: &str) {
         let status = Command::new("kill")
             .args([&format!("-{signal}"), &self.child.id().to_string()])

@@ -119,10 +119,10 @@ pub async fn run_once(options: &BenchOptions, variant: Variant) -> anyhow::Resul
             })
             .collect(),
     };
-    let state = build_state(&config).await?;
+    let state = build_state(&config, None).await?;
     if variant == Variant::Native {
         let native = Arc::new(Plugin::native(Arc::new(NativeEcho)));
-        for tenant in state.tenants.values() {
+        for tenant in state.tenants.all().values() {
             tenant.plugin.store(Some(native.clone()));
         }
     }

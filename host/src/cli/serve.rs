@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 
 use crate::config::ConfigFile;
-use crate::server::{run, setup::build_state};
+use crate::server::{AppState, reload, run, setup::build_state};
 
 /// Arguments of `wasmbot serve`.
 #[derive(Debug, clap::Args)]
@@ -23,12 +23,13 @@ pub fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     let config = ConfigFile::load(&args.config)?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let result = runtime.block_on(async {
-        let state = build_state(&config).await?;
+        let state = build_state(&config, Some(&args.config)).await?;
         let address = args.listen.unwrap_or(config.server.listen);
         let listener = tokio::net::TcpListener::bind(address)
             .await
             .with_context(|| format!("listening on {address}"))?;
         tracing::info!(address = %listener.local_addr()?, tenants = config.tenants.len(), "wasmbot serving");
+        tokio::spawn(reload_on_hangup(state.clone()));
         run(listener, state, shutdown_signal()).await?;
         tracing::info!("stopped");
         Ok(())
@@ -36,6 +37,26 @@ pub fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     // A bot still running past the deadline is not waited for: its event stays journaled.
     runtime.shutdown_timeout(std::time::Duration::from_millis(100));
     result
+}
+
+/// Re-reads the configuration on every SIGHUP; an invalid file changes nothing and is logged.
+async fn reload_on_hangup(state: AppState) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+            tracing::warn!("cannot listen for SIGHUP; reload through POST /admin/reload");
+            return;
+        };
+        while hangups.recv().await.is_some() {
+            tracing::info!("SIGHUP: reloading the configuration");
+            if let Err(error) = reload(&state).await {
+                tracing::error!(error = %format!("{error:#}"), "configuration not reloaded, nothing changed");
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = state;
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.

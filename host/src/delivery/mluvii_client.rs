@@ -22,7 +22,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
 
 /// Where and as whom a tenant talks to mluvii.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MluviiEndpoint {
     /// `https://app.mluvii.com` or an on-premise host (no trailing slash needed).
     pub base_url: String,
@@ -105,6 +105,11 @@ fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
 }
 
 impl MluviiClient {
+    /// Where and as whom it talks to mluvii.
+    pub fn endpoint(&self) -> &MluviiEndpoint {
+        &self.endpoint
+    }
+
     /// A client on the shared connection pool `http` (see [`http_client`]).
     pub fn new(http: reqwest::Client, endpoint: MluviiEndpoint) -> Self {
         Self {

@@ -23,7 +23,7 @@ pub enum FallbackMode {
 }
 
 /// `[tenant.fallback]`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FallbackConfig {
     /// What to send.

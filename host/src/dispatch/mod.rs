@@ -10,8 +10,8 @@ mod runner;
 mod sender;
 pub mod session_queue;
 pub mod tenant;
+pub mod tenants;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -23,7 +23,8 @@ use crate::metrics::Metrics;
 use crate::runtime::Runtime;
 use crate::storage::{NewEvent, Storage, now_ms};
 use session_queue::{SessionQueue, Tracker};
-pub use tenant::Tenant;
+pub use tenant::{LoadStatus, Tenant, TenantProfile};
+pub use tenants::TenantMap;
 
 /// Events or activities taken from the database per session at a time.
 const BATCH: usize = 16;
@@ -90,7 +91,7 @@ pub struct Dispatcher {
     storage: Arc<dyn Storage>,
     runtime: Runtime,
     metrics: Arc<Metrics>,
-    tenants: Arc<HashMap<String, Arc<Tenant>>>,
+    tenants: Arc<TenantMap>,
     settings: DispatchSettings,
     global_runs: Semaphore,
     backlog: AtomicUsize,
@@ -105,7 +106,7 @@ impl Dispatcher {
         storage: Arc<dyn Storage>,
         runtime: Runtime,
         metrics: Arc<Metrics>,
-        tenants: Arc<HashMap<String, Arc<Tenant>>>,
+        tenants: Arc<TenantMap>,
         settings: DispatchSettings,
     ) -> Self {
         Self {
@@ -146,6 +147,57 @@ impl Dispatcher {
         Ok(())
     }
 
+    /// Takes on tenants added by a configuration reload: counts the events the journal
+    /// already holds for them (from before they were removed, or from an earlier run) and
+    /// schedules their work.
+    pub async fn adopt(self: &Arc<Self>, added: &[String]) {
+        if added.is_empty() {
+            return;
+        }
+        match self.storage.backlog().await {
+            Ok(backlogs) => {
+                for backlog in backlogs {
+                    if added.contains(&backlog.tenant)
+                        && let Some(tenant) = self.tenants.get(&backlog.tenant)
+                    {
+                        tenant
+                            .backlog
+                            .store(backlog.events as usize, Ordering::SeqCst);
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %format!("{e:#}"), "counting the backlog of added tenants failed");
+            }
+        }
+        self.sweep().await;
+    }
+
+    /// Every dead letter, oldest first.
+    pub async fn dead_letters(&self) -> anyhow::Result<Vec<crate::storage::OutboxEntry>> {
+        self.storage.dead_letters().await
+    }
+
+    /// Makes a dead letter (or all, with `None`) pending again and schedules its session;
+    /// returns how many.
+    pub async fn retry_dead(self: &Arc<Self>, id: Option<i64>) -> anyhow::Result<usize> {
+        let count = self.storage.retry_dead(id).await?;
+        if count > 0 {
+            self.sweep().await;
+        }
+        Ok(count)
+    }
+
+    /// Deletes a dead letter (or all, with `None`) and lets its session's later activities
+    /// go; returns how many.
+    pub async fn drop_dead(self: &Arc<Self>, id: Option<i64>) -> anyhow::Result<usize> {
+        let count = self.storage.drop_dead(id).await?;
+        if count > 0 {
+            self.sweep().await;
+        }
+        Ok(count)
+    }
+
     /// Whether an event for `tenant` may be journaled now.
     fn admit(&self, tenant: &Tenant) -> Result<(), Refusal> {
         let total = self.backlog();
@@ -153,7 +205,7 @@ impl Dispatcher {
             return Err(Refusal::Overloaded(total));
         }
         let own = tenant.backlog();
-        if own >= tenant.max_backlog {
+        if own >= tenant.profile().max_backlog {
             return Err(Refusal::Overloaded(own));
         }
         Ok(())
@@ -272,8 +324,9 @@ impl Dispatcher {
         }
     }
 
-    /// Schedules every session the database has work for.
-    async fn sweep(self: &Arc<Self>) {
+    /// Schedules every session the database has work for (also after a dead letter was
+    /// retried, or a tenant added).
+    pub async fn sweep(self: &Arc<Self>) {
         for stage in [Stage::Run, Stage::Deliver] {
             let sessions = match stage {
                 Stage::Run => self.storage.sessions_with_events().await,
@@ -283,7 +336,7 @@ impl Dispatcher {
                 Ok(sessions) => {
                     for (tenant, session) in sessions {
                         if let Some(tenant) = self.tenants.get(&tenant) {
-                            self.schedule(stage, tenant, session);
+                            self.schedule(stage, &tenant, session);
                         }
                     }
                 }

@@ -44,6 +44,9 @@ impl Dispatcher {
     /// Runs one event and stores the outcome; `false` when the session must wait (no plugin,
     /// storage failure).
     async fn run_event(self: &Arc<Self>, tenant: &Arc<Tenant>, entry: JournalEntry) -> bool {
+        // The tenant's configuration and plugin as of now: this event finishes on them even if
+        // a reload or a swap happens meanwhile.
+        let profile = tenant.profile();
         let Some(plugin) = tenant.plugin.load_full() else {
             tracing::warn!("no plugin loaded; the event waits in the journal");
             return false;
@@ -65,7 +68,7 @@ impl Dispatcher {
         };
         let run = {
             let _permit = self.global_runs.acquire().await.expect("never closed");
-            let (runtime, env) = (self.runtime.clone(), tenant.env.clone());
+            let (runtime, env) = (self.runtime.clone(), profile.env.clone());
             tokio::task::spawn_blocking(move || runtime.handle(&plugin, &env, &event)).await
         };
         let run = match run {
@@ -73,7 +76,7 @@ impl Dispatcher {
             Err(e) => {
                 tracing::error!(error = %e, "the bot's task failed");
                 self.count_error(tenant.id(), "host_panic");
-                let fallback = tenant.fallback.activities(entry.session_id, None);
+                let fallback = profile.fallback.activities(entry.session_id, None);
                 return self
                     .finish(
                         tenant,
@@ -95,7 +98,7 @@ impl Dispatcher {
                 let reason = failure_reason(&error, &run.logs);
                 tracing::warn!(kind = error.kind(), %reason, "the bot failed; sending the fallback");
                 self.count_error(tenant.id(), error.kind());
-                let fallback = tenant
+                let fallback = profile
                     .fallback
                     .activities(entry.session_id, run.language.as_deref());
                 (fallback, Some(reason))
@@ -130,8 +133,14 @@ impl Dispatcher {
             tracing::error!(error = %format!("{e:#}"), "storing the event's outcome failed; it will run again");
             return false;
         }
-        tenant.backlog.fetch_sub(1, Ordering::SeqCst);
-        self.backlog.fetch_sub(1, Ordering::SeqCst);
+        // Saturating: a tenant removed and added again may finish events counted before.
+        let one_less = |n: usize| Some(n.saturating_sub(1));
+        let _ = tenant
+            .backlog
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, one_less);
+        let _ = self
+            .backlog
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, one_less);
         if deliver {
             self.schedule(Stage::Deliver, tenant, session);
         }

@@ -55,8 +55,9 @@ impl Dispatcher {
             let attempt = tokio::select! {
                 _ = self.stopped() => return Delivery::Interrupted,
                 attempt = async {
-                    tenant.client.pace(entry.session_id).await;
-                    tenant.client.attempt(&entry.body).await
+                    let client = tenant.profile().client.clone();
+                    client.pace(entry.session_id).await;
+                    client.attempt(&entry.body).await
                 } => attempt,
             };
             let reason = match attempt {

@@ -60,7 +60,7 @@ struct State {
 /// Sessions with work, and the workers serving them.
 pub struct SessionQueue {
     state: Mutex<State>,
-    max_workers: usize,
+    max_workers: AtomicUsize,
 }
 
 impl SessionQueue {
@@ -68,8 +68,14 @@ impl SessionQueue {
     pub fn new(max_workers: usize) -> Self {
         Self {
             state: Mutex::default(),
-            max_workers: max_workers.max(1),
+            max_workers: AtomicUsize::new(max_workers.max(1)),
         }
+    }
+
+    /// Changes the worker limit (a configuration reload); workers beyond a lowered limit stop
+    /// once their session is done.
+    pub fn set_max_workers(&self, max_workers: usize) {
+        self.max_workers.store(max_workers.max(1), Ordering::SeqCst);
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -87,7 +93,7 @@ impl SessionQueue {
         }
         busy.add();
         state.ready.push_back(session);
-        if state.workers < self.max_workers {
+        if state.workers < self.max_workers.load(Ordering::SeqCst) {
             state.workers += 1;
             true
         } else {
@@ -99,7 +105,12 @@ impl SessionQueue {
     /// counted).
     pub fn next(&self) -> Option<i64> {
         let mut state = self.state();
-        let session = state.ready.pop_front();
+        let over_limit = state.workers > self.max_workers.load(Ordering::SeqCst);
+        let session = if over_limit {
+            None
+        } else {
+            state.ready.pop_front()
+        };
         if session.is_none() {
             state.workers -= 1;
         }

@@ -1,47 +1,139 @@
-//! A tenant as the event path sees it: its runtime environment and plugin, its mluvii client,
-//! its webhook token, its queues of sessions with work, and its backlog.
+//! A tenant as the event path sees it. What stays for the tenant's lifetime (its queues of
+//! sessions with work, its backlog, its current plugin) is here; what its configuration says
+//! (settings, limits, secrets, mluvii client) is a [`TenantProfile`] behind an atomic pointer,
+//! replaced by a configuration reload and read afresh for every event.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
-use arc_swap::ArcSwapOption;
+use arc_swap::{ArcSwap, ArcSwapOption};
+use tokio::sync::Notify;
 
 use super::fallback::FallbackConfig;
 use super::session_queue::SessionQueue;
-use crate::config::Secret;
+use crate::config::{Secret, TenantConfig};
 use crate::delivery::MluviiClient;
 use crate::runtime::{Plugin, TenantEnv};
 
-/// A tenant of the server.
-pub struct Tenant {
+/// What a tenant's configuration says, ready for use.
+pub struct TenantProfile {
     /// Id, settings, state and limits (what the runtime needs).
     pub env: Arc<TenantEnv>,
-    /// The current plugin; events already running keep the version they started with.
-    pub plugin: ArcSwapOption<Plugin>,
-    /// Its Send API client.
-    pub client: MluviiClient,
+    /// Its Send API client (kept across reloads that do not change its endpoint, so its token
+    /// and pacing survive).
+    pub client: Arc<MluviiClient>,
     /// The token mluvii's webhook calls must carry.
     pub webhook_token: Secret,
+    /// Past this many unprocessed events, its webhooks are answered 503.
+    pub max_backlog: usize,
+    /// What the guest gets when the bot fails.
+    pub fallback: FallbackConfig,
+    /// The plugin file (watched).
+    pub plugin_path: PathBuf,
+    /// The configuration it was built from.
+    pub config: TenantConfig,
+}
+
+/// The outcome of the latest attempt to load a tenant's plugin.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoadStatus {
+    /// Why the latest attempt failed (`None`: it succeeded, or none was made).
+    pub last_error: Option<String>,
+    /// When it failed (ms since the Unix epoch).
+    pub last_error_at_ms: Option<i64>,
+    /// Loads refused since start.
+    pub failed_loads: u64,
+    /// Versions swapped in since start.
+    pub swaps: u64,
+}
+
+/// A tenant of the server.
+pub struct Tenant {
+    id: String,
+    profile: ArcSwap<TenantProfile>,
+    /// The current plugin; events already running keep the version they started with.
+    pub plugin: ArcSwapOption<Plugin>,
     /// Sessions with journaled events; its workers are this tenant's concurrent bot runs.
     pub runs: SessionQueue,
     /// Sessions with activities to send; its workers are this tenant's concurrent deliveries.
     pub deliveries: SessionQueue,
     /// Journaled events not yet processed.
     pub backlog: AtomicUsize,
-    /// Past this many unprocessed events, its webhooks are answered 503.
-    pub max_backlog: usize,
-    /// What the guest gets when the bot fails.
-    pub fallback: FallbackConfig,
+    /// The latest load's outcome (admin API, `/readyz`).
+    pub status: Mutex<LoadStatus>,
+    /// Held while a plugin version is loaded and swapped in, so loads of one tenant never
+    /// overlap.
+    pub load_lock: tokio::sync::Mutex<()>,
+    /// Woken when the plugin file changed (the watcher).
+    pub file_changed: Notify,
+    retired: AtomicBool,
 }
 
 impl Tenant {
+    /// A tenant with `profile` and no plugin yet.
+    pub fn new(profile: TenantProfile) -> Self {
+        let limits = &profile.config.limits;
+        Self {
+            id: profile.env.id.clone(),
+            runs: SessionQueue::new(limits.max_concurrent_runs),
+            deliveries: SessionQueue::new(limits.max_concurrent_deliveries),
+            profile: ArcSwap::from_pointee(profile),
+            plugin: ArcSwapOption::empty(),
+            backlog: Default::default(),
+            status: Mutex::default(),
+            load_lock: tokio::sync::Mutex::new(()),
+            file_changed: Notify::new(),
+            retired: AtomicBool::new(false),
+        }
+    }
+
     /// The tenant id.
     pub fn id(&self) -> &str {
-        &self.env.id
+        &self.id
+    }
+
+    /// Its configuration as of now (read it once per event).
+    pub fn profile(&self) -> Arc<TenantProfile> {
+        self.profile.load_full()
+    }
+
+    /// Applies a reloaded configuration to the next events.
+    pub fn set_profile(&self, profile: TenantProfile) {
+        let limits = &profile.config.limits;
+        self.runs.set_max_workers(limits.max_concurrent_runs);
+        self.deliveries
+            .set_max_workers(limits.max_concurrent_deliveries);
+        self.profile.store(Arc::new(profile));
     }
 
     /// Unprocessed events.
     pub fn backlog(&self) -> usize {
         self.backlog.load(Ordering::SeqCst)
+    }
+
+    /// The latest load's outcome.
+    pub fn status(&self) -> LoadStatus {
+        self.status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Updates the load status.
+    pub fn update_status(&self, change: impl FnOnce(&mut LoadStatus)) {
+        change(&mut self.status.lock().unwrap_or_else(|p| p.into_inner()));
+    }
+
+    /// Marks the tenant removed from the configuration (its watcher task ends; its workers
+    /// finish the work in hand).
+    pub fn retire(&self) {
+        self.retired.store(true, Ordering::SeqCst);
+        self.file_changed.notify_one();
+    }
+
+    /// Whether the tenant was removed.
+    pub fn is_retired(&self) -> bool {
+        self.retired.load(Ordering::SeqCst)
     }
 }

@@ -106,6 +106,11 @@ impl Runtime {
         &self.engine
     }
 
+    /// The linker every plugin is checked against and instantiated with.
+    pub fn linker(&self) -> &Linker<HostState> {
+        &self.linker
+    }
+
     /// Compiles and validates a plugin.
     pub fn load(&self, bytes: &[u8]) -> Result<Plugin, PluginError> {
         Plugin::load(&self.engine, &self.linker, bytes)

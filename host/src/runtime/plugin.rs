@@ -1,7 +1,9 @@
 //! A loaded plugin: a compiled component checked against the world, ready to instantiate.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
+
+use sha2::{Digest as _, Sha256};
 
 use wasmtime::Engine;
 use wasmtime::component::{Component, Linker, types::ComponentItem};
@@ -50,12 +52,25 @@ pub(crate) enum PluginKind {
 pub struct PluginInfo {
     /// The world it implements.
     pub world: &'static str,
+    /// SHA-256 of the component file, in hex: the version's identity.
+    pub hash: String,
     /// Size of the component file.
     pub size_bytes: usize,
-    /// Time Cranelift took to compile it.
+    /// Time Cranelift took to compile it (zero when it came from the compiled-artifact cache).
     pub compile_time: Duration,
+    /// Whether the compiled code came from the compiled-artifact cache.
+    pub from_cache: bool,
+    /// When it was loaded.
+    pub loaded_at: SystemTime,
+    /// Where it came from (`file`, `upload`, `rollback`, …).
+    pub source: String,
     /// What it imports (interfaces of WASI and of the contract).
     pub imports: Vec<String>,
+}
+
+/// The SHA-256 of `bytes` in lower-case hex.
+pub fn content_hash(bytes: &[u8]) -> String {
+    format!("{:x}", Sha256::digest(bytes))
 }
 
 impl Plugin {
@@ -65,13 +80,41 @@ impl Plugin {
         linker: &Linker<HostState>,
         bytes: &[u8],
     ) -> Result<Self, PluginError> {
+        let started = Instant::now();
+        let component = Self::compile(engine, bytes)?;
+        Self::from_component(
+            engine,
+            linker,
+            &component,
+            PluginInfo {
+                world: WORLD,
+                hash: content_hash(bytes),
+                size_bytes: bytes.len(),
+                compile_time: started.elapsed(),
+                from_cache: false,
+                loaded_at: SystemTime::now(),
+                source: "bytes".into(),
+                imports: Vec::new(),
+            },
+        )
+    }
+
+    /// Compiles `bytes` into a component (no check against the world yet).
+    pub fn compile(engine: &Engine, bytes: &[u8]) -> Result<Component, PluginError> {
         if !is_component_binary(bytes) {
             return Err(PluginError::NotAComponent(describe_non_component(bytes)));
         }
-        let started = Instant::now();
-        let component = Component::new(engine, bytes)
-            .map_err(|e| PluginError::NotAComponent(format!("{e:#}")))?;
-        let compile_time = started.elapsed();
+        Component::new(engine, bytes).map_err(|e| PluginError::NotAComponent(format!("{e:#}")))
+    }
+
+    /// Checks a compiled `component` against the world and pre-instantiates it; `info`
+    /// describes it (its imports are filled in here).
+    pub fn from_component(
+        engine: &Engine,
+        linker: &Linker<HostState>,
+        component: &Component,
+        mut info: PluginInfo,
+    ) -> Result<Self, PluginError> {
         let ty = component.component_type();
         let exports: Vec<String> = ty
             .exports(engine)
@@ -89,22 +132,17 @@ impl Plugin {
                 },
             });
         }
-        let imports = ty
+        info.imports = ty
             .imports(engine)
             .map(|(name, _)| name.to_owned())
             .collect();
         let instance_pre = linker
-            .instantiate_pre(&component)
+            .instantiate_pre(component)
             .map_err(|e| PluginError::Mismatch(format!("{e:#}")))?;
         let pre = BotPre::new(instance_pre).map_err(|e| PluginError::Mismatch(format!("{e:#}")))?;
         Ok(Self {
             kind: PluginKind::Wasm(pre),
-            info: PluginInfo {
-                world: WORLD,
-                size_bytes: bytes.len(),
-                compile_time,
-                imports,
-            },
+            info,
         })
     }
 
@@ -114,8 +152,12 @@ impl Plugin {
             kind: PluginKind::Native(bot),
             info: PluginInfo {
                 world: WORLD,
+                hash: "native".into(),
                 size_bytes: 0,
                 compile_time: Duration::ZERO,
+                from_cache: false,
+                loaded_at: SystemTime::now(),
+                source: "native".into(),
                 imports: Vec::new(),
             },
         }
@@ -124,6 +166,12 @@ impl Plugin {
     /// Facts about the plugin.
     pub fn info(&self) -> &PluginInfo {
         &self.info
+    }
+
+    /// The same plugin, saying where it came from.
+    pub fn with_source(mut self, source: &str) -> Self {
+        self.info.source = source.to_owned();
+        self
     }
 }
 

@@ -41,6 +41,6 @@ pub struct TenantEnv {
     pub state: Arc<dyn StateStore>,
     /// Time and memory limits.
     pub limits: Limits,
-    /// Language and channel of its sessions, cached.
-    pub facts: FactsCache,
+    /// Language and channel of its sessions, cached (kept across configuration reloads).
+    pub facts: Arc<FactsCache>,
 }

@@ -1,11 +1,11 @@
 //! The HTTP side: webhook ingress and operations routes, on axum.
 
+mod admin;
 mod auth;
 mod ops;
 pub mod setup;
 mod webhook;
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -13,27 +13,34 @@ use axum::Router;
 use axum::routing::get;
 use tokio::net::TcpListener;
 
-use crate::dispatch::{Dispatcher, Tenant};
+use crate::dispatch::{Dispatcher, TenantMap};
 use crate::metrics::Metrics;
+use crate::plugins::{Registry, ReloadReport};
 
 /// What the routes share.
 #[derive(Clone)]
 pub struct AppState {
-    /// Tenants by id.
-    pub tenants: Arc<HashMap<String, Arc<Tenant>>>,
+    /// Tenants by id (the registry's map).
+    pub tenants: Arc<TenantMap>,
+    /// The tenants' plugins and configuration, changed at runtime.
+    pub registry: Arc<Registry>,
     /// Where accepted events go.
     pub dispatcher: Arc<Dispatcher>,
     /// The metrics registry.
     pub metrics: Arc<Metrics>,
     /// Largest accepted webhook body.
     pub max_body_bytes: usize,
+    /// Largest plugin accepted by an admin upload.
+    pub max_plugin_bytes: usize,
     /// On shutdown, how long to finish work in hand before exiting.
     pub shutdown_deadline: std::time::Duration,
 }
 
-/// The router: `POST`/`GET /webhook/{tenant}`, `/healthz`, `/readyz`, `/metrics`.
+/// The router: `POST`/`GET /webhook/{tenant}`, `/healthz`, `/readyz`, `/metrics`, and the
+/// admin API under `/admin`.
 pub fn app(state: AppState) -> Router {
     Router::new()
+        .merge(admin::routes(state.clone()))
         .route(
             "/webhook/{tenant}",
             get(webhook::health_check).post(webhook::receive),
@@ -42,6 +49,14 @@ pub fn app(state: AppState) -> Router {
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .with_state(state)
+}
+
+/// Re-reads the configuration file and applies it (`SIGHUP`, `POST /admin/reload`); tenants
+/// it adds get the work the journal holds for them.
+pub async fn reload(state: &AppState) -> anyhow::Result<ReloadReport> {
+    let report = state.registry.reload().await?;
+    state.dispatcher.adopt(&report.added).await;
+    Ok(report)
 }
 
 /// Serves `state` on `listener` until `shutdown` completes; then stops accepting webhooks,

@@ -20,11 +20,11 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, String) {
         state.dispatcher.max_backlog(),
         state.dispatcher.busy_sessions()
     );
-    let mut missing: Vec<&str> = state
-        .tenants
+    let tenants = state.tenants.all();
+    let mut missing: Vec<&str> = tenants
         .values()
         .filter(|t| t.plugin.load().is_none())
-        .map(|t| t.env.id.as_str())
+        .map(|t| t.id())
         .collect();
     missing.sort();
     if !missing.is_empty() {
@@ -44,7 +44,7 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, String) {
 
 /// `GET /metrics`: Prometheus text format.
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    for tenant in state.tenants.values() {
+    for tenant in state.tenants.all().values() {
         state
             .metrics
             .backlog_events

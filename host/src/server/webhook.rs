@@ -19,7 +19,7 @@ const RETRY_AFTER_SECS: &str = "1";
 
 /// `GET /webhook/{tenant}`: 200 for a known tenant (some setups probe the URL).
 pub async fn health_check(State(state): State<AppState>, Path(tenant): Path<String>) -> Reply {
-    if state.tenants.contains_key(&tenant) {
+    if state.tenants.contains(&tenant) {
         (StatusCode::OK, "OK".into())
     } else {
         (StatusCode::NOT_FOUND, format!("unknown tenant {tenant:?}"))
@@ -36,7 +36,7 @@ pub async fn receive(
 ) -> Response {
     let started = Instant::now();
     let (outcome, reply) = handle(&state, &tenant_id, query.as_deref(), &headers, body).await;
-    let known = state.tenants.contains_key(&tenant_id);
+    let known = state.tenants.contains(&tenant_id);
     state
         .metrics
         .webhook(if known { &tenant_id } else { "unknown" }, outcome);
@@ -75,7 +75,7 @@ async fn handle(
         );
     };
     let presented = presented_tokens(headers, query);
-    if !authorized(&presented, tenant.webhook_token.expose()) {
+    if !authorized(&presented, tenant.profile().webhook_token.expose()) {
         let reason = if presented.is_empty() {
             "missing webhook token"
         } else {
@@ -111,7 +111,7 @@ async fn handle(
     }
     match state
         .dispatcher
-        .accept(tenant, event.session_id, bytes.to_vec())
+        .accept(&tenant, event.session_id, bytes.to_vec())
         .await
     {
         Ok(()) => ("accepted", (StatusCode::OK, "OK".into())),

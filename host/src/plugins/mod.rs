@@ -1,0 +1,12 @@
+//! The plugin registry: tenants and their current plugins, loaded through one path at
+//! start-up, on a file change, on an admin upload or rollback, and on a configuration reload;
+//! the compiled-artifact cache; the known-good versions kept for rollback; the file watcher.
+
+pub mod cache;
+mod loader;
+pub mod profile;
+mod registry;
+pub mod versions;
+mod watcher;
+
+pub use registry::{Registry, RegistryOptions, ReloadReport, SwapError, SwapOutcome};
