@@ -3,7 +3,7 @@
 //! the compiled-artifact cache; the known-good versions kept for rollback; the file watcher.
 
 pub mod cache;
-mod loader;
+pub mod loader;
 pub mod profile;
 mod registry;
 pub mod versions;
