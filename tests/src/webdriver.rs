@@ -1,6 +1,7 @@
 //! A minimal W3C WebDriver client (chromedriver + headless Chromium) for the chat-page test.
 
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt as _;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -35,6 +36,7 @@ impl Browser {
             .port();
         let driver = Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -172,8 +174,20 @@ impl Browser {
 }
 
 impl Drop for Browser {
+    /// Ends chromedriver and every Chromium process it started, pass or fail: the driver
+    /// leads its own process group, which the browser and its helpers inherit; any process
+    /// still naming this session's profile directory is ended too.
     fn drop(&mut self) {
+        let group = format!("-{}", self.driver.id());
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .stderr(Stdio::null())
+            .status();
         let _ = self.driver.kill();
         let _ = self.driver.wait();
+        let _ = Command::new("pkill")
+            .args(["-KILL", "-f"])
+            .arg(self._profile.path())
+            .status();
     }
 }

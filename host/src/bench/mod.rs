@@ -119,7 +119,7 @@ pub async fn run_once(options: &BenchOptions, variant: Variant) -> anyhow::Resul
             })
             .collect(),
     };
-    let state = build_state(&config, None).await?;
+    let state = build_state(&config, None, None).await?;
     if variant == Variant::Native {
         let native = Arc::new(Plugin::native(Arc::new(NativeEcho)));
         for tenant in state.tenants.all().values() {

@@ -1,13 +1,14 @@
-//! `wasmbot dev`: the example bots, the mluvii simulator and its chat page, on one machine.
+//! `wasmbot dev`: the example bots (and any given with `--bot`), the mluvii simulator and its
+//! chat page, on one machine; bots are rebuilt when their sources change and swapped in live.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 
 use crate::delivery::RetryPolicy;
+use crate::dev::rebuild::{BotSource, watch_sources};
 use crate::dev::{DevBot, DevOptions, start};
 
 /// Arguments of `wasmbot dev`.
@@ -25,33 +26,75 @@ pub struct DevArgs {
     /// Database directory.
     #[arg(long, default_value = "data/dev")]
     pub data_dir: PathBuf,
-    /// Do not (re)build the example bots first.
+    /// Another bot to serve: a cargo package directory (built, watched and rebuilt) or a
+    /// `.wasm` component (watched). Repeatable.
+    #[arg(long = "bot")]
+    pub bots: Vec<PathBuf>,
+    /// Do not (re)build the example bots first, and do not rebuild them on changes.
     #[arg(long)]
     pub no_build: bool,
 }
 
 const EXAMPLES: &[&str] = &["echo", "support"];
 
-/// Builds the example bots if needed, starts everything, and serves until Ctrl-C.
+/// Builds the bots, starts everything, rebuilds bots whose sources change, and serves until
+/// Ctrl-C.
 pub fn dev(args: &DevArgs) -> anyhow::Result<()> {
-    if !args.no_build {
-        build_examples(&args.plugins_dir)?;
+    if !args.plugins_dir.join("Cargo.toml").exists() {
+        bail!(
+            "{} is not the plugins workspace; run from the repository root or pass --plugins-dir",
+            args.plugins_dir.display()
+        );
     }
-    let release = args.plugins_dir.join("target/wasm32-wasip2/release");
-    let bots = EXAMPLES
-        .iter()
-        .map(|name| {
-            let plugin = release.join(format!("{name}.wasm"));
-            if !plugin.exists() {
-                bail!("{} is missing; build the plugins first", plugin.display());
+    let mut sources = Vec::new();
+    let mut bots = Vec::new();
+    for name in EXAMPLES {
+        let source = BotSource::from_dir(&args.plugins_dir.join(name))?;
+        let plugin = if args.no_build {
+            let built = args
+                .plugins_dir
+                .join(format!("target/wasm32-wasip2/release/{name}.wasm"));
+            if !built.exists() {
+                bail!("{} is missing; build the plugins first", built.display());
             }
-            Ok(DevBot {
-                id: (*name).to_owned(),
+            built
+        } else {
+            eprintln!("building {name} …");
+            source.build().map_err(anyhow::Error::msg)?
+        };
+        bots.push(DevBot {
+            id: (*name).to_owned(),
+            plugin,
+            settings: toml::Table::new(),
+        });
+        if !args.no_build {
+            sources.push(source);
+        }
+    }
+    for path in &args.bots {
+        if path.extension().is_some_and(|e| e == "wasm") {
+            let id = path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .context("the bot file needs a name")?
+                .replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "-");
+            bots.push(DevBot {
+                id,
+                plugin: path.clone(),
+                settings: toml::Table::new(),
+            });
+        } else {
+            let source = BotSource::from_dir(path)?;
+            eprintln!("building {} …", source.package);
+            let plugin = source.build().map_err(anyhow::Error::msg)?;
+            bots.push(DevBot {
+                id: source.tenant.clone(),
                 plugin,
                 settings: toml::Table::new(),
-            })
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
+            });
+            sources.push(source);
+        }
+    }
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
         let server = start(DevOptions {
@@ -64,36 +107,17 @@ pub fn dev(args: &DevArgs) -> anyhow::Result<()> {
             durability: crate::storage::Durability::Fsync,
         })
         .await?;
-        println!("wasmbot is serving the example bots at {}", server.host_url);
+        let watching = sources.len();
+        let _watcher = watch_sources(sources, server.feed.clone())?;
+        println!("wasmbot is serving the bots at {}", server.host_url);
         println!("mluvii simulator at {}", server.simulator_url);
         println!();
-        println!("Chat with the example bots: {}/", server.simulator_url);
+        println!("Chat with the bots: {}/", server.simulator_url);
+        if watching > 0 {
+            println!("Edit a bot's sources: it is rebuilt and swapped in; the chat page says so.");
+        }
         println!("(Ctrl-C stops)");
         super::serve::shutdown_signal().await;
         server.stop().await
     })
-}
-
-fn build_examples(plugins_dir: &Path) -> anyhow::Result<()> {
-    if !plugins_dir.join("Cargo.toml").exists() {
-        bail!(
-            "{} is not the plugins workspace; run from the repository root or pass --plugins-dir",
-            plugins_dir.display()
-        );
-    }
-    eprintln!("building the example bots in {} …", plugins_dir.display());
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .current_dir(plugins_dir)
-        .args(["build", "--release", "--target", "wasm32-wasip2"])
-        .args(EXAMPLES.iter().flat_map(|name| ["-p", name]))
-        .env_remove("CARGO_TARGET_DIR")
-        .status()
-        .context("running cargo")?;
-    if !status.success() {
-        bail!(
-            "building the example bots failed (is the target installed? `rustup target add wasm32-wasip2`)"
-        );
-    }
-    Ok(())
 }

@@ -23,7 +23,7 @@ pub fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     let config = ConfigFile::load(&args.config)?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let result = runtime.block_on(async {
-        let state = build_state(&config, Some(&args.config)).await?;
+        let state = build_state(&config, Some(&args.config), None).await?;
         let address = args.listen.unwrap_or(config.server.listen);
         let listener = tokio::net::TcpListener::bind(address)
             .await

@@ -19,6 +19,7 @@ use std::time::Duration;
 use tokio::sync::{Semaphore, watch};
 
 use crate::delivery::RetryPolicy;
+use crate::dev::feed::DevFeed;
 use crate::metrics::Metrics;
 use crate::runtime::Runtime;
 use crate::storage::{NewEvent, Storage, now_ms};
@@ -98,6 +99,7 @@ pub struct Dispatcher {
     busy: Tracker,
     workers: Arc<Tracker>,
     stop: watch::Sender<bool>,
+    feed: Option<Arc<DevFeed>>,
 }
 
 impl Dispatcher {
@@ -120,7 +122,14 @@ impl Dispatcher {
             busy: Tracker::default(),
             workers: Arc::default(),
             stop: watch::channel(false).0,
+            feed: None,
         }
+    }
+
+    /// Tells dev mode's `feed` about every event run (logs, failure, activities).
+    pub fn with_feed(mut self, feed: Option<Arc<DevFeed>>) -> Self {
+        self.feed = feed;
+        self
     }
 
     /// Counts the backlog left by an earlier run, schedules its events and activities, and

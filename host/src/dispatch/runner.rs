@@ -71,7 +71,7 @@ impl Dispatcher {
             let (runtime, env) = (self.runtime.clone(), profile.env.clone());
             tokio::task::spawn_blocking(move || runtime.handle(&plugin, &env, &event)).await
         };
-        let run = match run {
+        let mut run = match run {
             Ok(run) => run,
             Err(e) => {
                 tracing::error!(error = %e, "the bot's task failed");
@@ -92,7 +92,7 @@ impl Dispatcher {
             .bot_run_seconds
             .get_or_create(&metrics::tenant(tenant.id()))
             .observe(run.duration.as_secs_f64());
-        let (activities, error) = match run.result {
+        let (activities, error) = match std::mem::replace(&mut run.result, Ok(Vec::new())) {
             Ok(activities) => (activities, None),
             Err(error) => {
                 let reason = failure_reason(&error, &run.logs);
@@ -104,6 +104,13 @@ impl Dispatcher {
                 (fallback, Some(reason))
             }
         };
+        if let Some(feed) = &self.feed {
+            feed.push(
+                "event",
+                tenant.id(),
+                event_report(&entry, &run, &activities, error.as_deref()),
+            );
+        }
         self.finish(
             tenant,
             entry.session_id,
@@ -178,6 +185,30 @@ fn failure_reason(
     } else {
         format!("{error}; the bot's last words: {}", tail.join(" | "))
     }
+}
+
+/// What dev mode's feed shows of one event.
+fn event_report(
+    entry: &JournalEntry,
+    run: &crate::runtime::BotRun,
+    activities: &[crate::mluvii::SendActivity],
+    error: Option<&str>,
+) -> serde_json::Value {
+    let logs: Vec<serde_json::Value> = run
+        .logs
+        .iter()
+        .map(|line| serde_json::json!({ "level": format!("{:?}", line.level).to_lowercase(), "message": line.message }))
+        .collect();
+    serde_json::json!({
+        "session": entry.session_id,
+        "webhook": serde_json::from_slice::<serde_json::Value>(&entry.body).unwrap_or_default(),
+        "logs": logs,
+        "dropped_logs": run.dropped_logs,
+        "error": error,
+        "fallback": error.is_some(),
+        "activities": activities.iter().map(|a| a.to_json()).collect::<Vec<_>>(),
+        "duration_ms": run.duration.as_secs_f64() * 1000.0,
+    })
 }
 
 /// Send API bodies as outbox rows.

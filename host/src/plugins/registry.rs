@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwapOption;
 use serde::Serialize;
+use serde_json::json;
 
 use super::cache::{ArtifactCache, write_atomically};
 use super::loader::load_plugin;
@@ -17,6 +18,7 @@ use super::profile::{ProfileParts, build_profile};
 use super::versions::{VersionRecord, VersionStore};
 use super::watcher::{PluginWatcher, follow_plugin_file};
 use crate::config::{ConfigFile, Secret, ServerConfig, resolve_secret};
+use crate::dev::feed::DevFeed;
 use crate::dispatch::{Tenant, TenantMap};
 use crate::metrics::{Metrics, TenantOutcome};
 use crate::runtime::Runtime;
@@ -77,6 +79,7 @@ pub struct Registry {
     admin_token: ArcSwapOption<Secret>,
     reload_lock: tokio::sync::Mutex<()>,
     watcher: Option<PluginWatcher>,
+    feed: Option<Arc<DevFeed>>,
 }
 
 /// How a [`Registry`] is set up.
@@ -93,6 +96,8 @@ pub struct RegistryOptions {
     pub config_path: Option<PathBuf>,
     /// Whether plugin files are watched.
     pub watch: bool,
+    /// Dev mode's feed: told of every plugin update and refusal.
+    pub feed: Option<Arc<DevFeed>>,
 }
 
 impl Registry {
@@ -131,6 +136,7 @@ impl Registry {
             admin_token: ArcSwapOption::empty(),
             reload_lock: tokio::sync::Mutex::new(()),
             watcher,
+            feed: options.feed,
         }))
     }
 
@@ -382,6 +388,15 @@ impl Registry {
             "compiled"
         };
         self.count_load(tenant.id(), outcome);
+        if let Some(feed) = &self.feed
+            && serving.is_some()
+        {
+            feed.push(
+                "plugin_updated",
+                tenant.id(),
+                json!({ "hash": hash, "source": source }),
+            );
+        }
         tracing::info!(
             tenant = %tenant.id(),
             source,
@@ -411,6 +426,9 @@ impl Registry {
             status.failed_loads += 1;
         });
         self.count_load(tenant.id(), "refused");
+        if let Some(feed) = &self.feed {
+            feed.push("plugin_refused", tenant.id(), json!({ "reason": reason }));
+        }
         let serving = if tenant.plugin.load().is_some() {
             "the previous version keeps serving"
         } else {

@@ -8,6 +8,7 @@ use super::AppState;
 use crate::capabilities::state::{StateStore, StorageState};
 use crate::config::ConfigFile;
 use crate::delivery::mluvii_client::http_client;
+use crate::dev::feed::DevFeed;
 use crate::dispatch::{DispatchSettings, Dispatcher};
 use crate::metrics::Metrics;
 use crate::plugins::profile::ProfileParts;
@@ -18,10 +19,12 @@ use crate::storage::{SqliteStorage, Storage};
 /// Builds the state `config` describes, opens the event database and resumes the work an
 /// earlier run left in it. Missing secrets and limits the engine cannot honour are errors
 /// naming the key; a plugin that does not load is logged and its tenant reported by
-/// `/readyz` and the admin API. `config_path` is where reloads read the configuration again.
+/// `/readyz` and the admin API. `config_path` is where reloads read the configuration again;
+/// `feed` (dev mode) receives each event's logs and activities and each plugin change.
 pub async fn build_state(
     config: &ConfigFile,
     config_path: Option<&Path>,
+    feed: Option<Arc<DevFeed>>,
 ) -> anyhow::Result<AppState> {
     let engine = EngineSettings::default();
     let runtime = Runtime::new(&engine)?;
@@ -47,6 +50,7 @@ pub async fn build_state(
             versions_kept: server.plugin_versions_kept,
             config_path: config_path.map(Path::to_owned),
             watch: server.watch_plugins,
+            feed: feed.clone(),
         },
         metrics.clone(),
     )?;
@@ -58,13 +62,16 @@ pub async fn build_state(
         retention: std::time::Duration::from_secs(server.retention_hours * 3600),
         sweep_interval: std::time::Duration::from_millis(server.sweep_interval_ms.max(10)),
     };
-    let dispatcher = Arc::new(Dispatcher::new(
-        storage,
-        runtime,
-        metrics.clone(),
-        registry.tenants().clone(),
-        settings,
-    ));
+    let dispatcher = Arc::new(
+        Dispatcher::new(
+            storage,
+            runtime,
+            metrics.clone(),
+            registry.tenants().clone(),
+            settings,
+        )
+        .with_feed(feed),
+    );
     dispatcher.start().await?;
     Ok(AppState {
         tenants: registry.tenants().clone(),

@@ -26,6 +26,32 @@ pub fn routes() -> Router<Simulator> {
         .route("/sim/chat/{chatbot_id}/start", post(start))
         .route("/sim/chat/{chatbot_id}/{session_id}/send", post(send))
         .route("/sim/groups", post(set_groups))
+        .route("/sim/dev/feed", get(dev_feed))
+}
+
+#[derive(Deserialize)]
+struct After {
+    #[serde(default)]
+    after: u64,
+}
+
+/// `GET /sim/dev/feed?after=N`: dev mode's feed entries after `N`; 404 outside dev mode.
+async fn dev_feed(
+    State(sim): State<Simulator>,
+    axum::extract::Query(after): axum::extract::Query<After>,
+) -> (StatusCode, Json<Value>) {
+    let feed = sim
+        .dev_feed
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    match feed {
+        Some(feed) => (StatusCode::OK, Json(json!(feed.since(after.after)))),
+        None => (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": "not in dev mode"})),
+        ),
+    }
 }
 
 async fn page() -> Html<&'static str> {

@@ -17,6 +17,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::dev::feed::DevFeed;
 use crate::mluvii::SendActivity;
 use crate::mluvii::inbound::AvailableGroup;
 
@@ -82,6 +83,7 @@ pub struct Simulator {
     config: Arc<Mutex<SimulatorConfig>>,
     recorded: Arc<Mutex<Recorded>>,
     webhooks: Arc<Mutex<HashMap<i64, WebhookTarget>>>,
+    dev_feed: Arc<Mutex<Option<Arc<DevFeed>>>>,
     http: reqwest::Client,
 }
 
@@ -92,8 +94,14 @@ impl Simulator {
             config: Arc::new(Mutex::new(config)),
             recorded: Arc::default(),
             webhooks: Arc::default(),
+            dev_feed: Arc::default(),
             http: reqwest::Client::new(),
         }
+    }
+
+    /// Shows dev mode's feed (bot logs, activities, plugin updates, builds) on the chat page.
+    pub fn show_dev_feed(&self, feed: Arc<DevFeed>) {
+        *self.dev_feed.lock().unwrap_or_else(|p| p.into_inner()) = Some(feed);
     }
 
     fn recorded(&self) -> std::sync::MutexGuard<'_, Recorded> {

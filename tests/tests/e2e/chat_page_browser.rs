@@ -10,8 +10,9 @@ use wasmbot_tests::plugins;
 use wasmbot_tests::server::{Harness, TestTenant};
 use wasmbot_tests::webdriver::{self, Browser};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_guest_clicks_a_button_and_is_handed_off() {
+/// Whether the browser tests can run; without Chromium they say so and pass, unless CI
+/// requires them (WASMBOT_REQUIRE_BROWSER=1).
+fn browser_available() -> bool {
     if !webdriver::available() {
         assert!(
             std::env::var("WASMBOT_REQUIRE_BROWSER").is_err(),
@@ -20,6 +21,81 @@ async fn a_guest_clicks_a_button_and_is_handed_off() {
             webdriver::CHROMEDRIVER
         );
         eprintln!("skipped: install chromium and chromium-driver to run the browser test");
+        return false;
+    }
+    true
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bot_swapped_through_the_watcher_is_announced_and_its_panic_shows_in_the_log_panel() {
+    if !browser_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = dir.path().join("bot.wasm");
+    std::fs::copy(plugins::ECHO, &plugin).unwrap();
+    let bot = TestTenant {
+        id: "bot",
+        plugin: plugin.to_str().unwrap(),
+        settings: "{}",
+    };
+    let h = Harness::start(&[bot], Duration::from_secs(3600)).await;
+    let browser = Browser::start().await;
+    browser.open(&format!("{}/", h.sim_url)).await;
+    browser
+        .wait_until(
+            "return document.querySelectorAll('#bot option').length === 1 && !document.getElementById('devpanel').hidden",
+            "the bot list and the log panel",
+        )
+        .await;
+    browser.click("#open").await;
+    browser
+        .wait_until(
+            "return [...document.querySelectorAll('.bubble.bot')].some(b => b.textContent.startsWith('Hello! I am the echo bot'))",
+            "the echo bot's greeting",
+        )
+        .await;
+    // Swap in another bot the way an editor or a build does: a new file renamed into place.
+    let partial = dir.path().join("bot.wasm.partial");
+    std::fs::copy(plugins::MISBEHAVING, &partial).unwrap();
+    std::fs::rename(&partial, &plugin).unwrap();
+    browser
+        .wait_until(
+            "return [...document.querySelectorAll('.notice.update')].some(n => n.textContent.startsWith('Bot bot updated'))",
+            "the update notice",
+        )
+        .await;
+    let type_and_send = |text: &str| {
+        format!(
+            "const i = document.getElementById('input'); i.value = {text:?}; document.getElementById('form').requestSubmit(); return true"
+        )
+    };
+    browser.eval(&type_and_send("hello")).await;
+    browser
+        .wait_until(
+            "return [...document.querySelectorAll('.bubble.bot')].some(b => b.textContent === 'ok: hello')",
+            "the new version's reply",
+        )
+        .await;
+    browser.eval(&type_and_send("panic")).await;
+    browser
+        .wait_until(
+            "return [...document.querySelectorAll('#devlog details.failed')].some(d => d.textContent.includes('the misbehaving bot panicked on purpose'))",
+            "the panic message in the log panel",
+        )
+        .await;
+    // The panel also shows the raw Send API JSON of the reply.
+    let json_shown = browser
+        .eval("return [...document.querySelectorAll('#devlog pre.json')].some(p => p.textContent.includes('\"text\": \"ok: hello\"'))")
+        .await;
+    assert_eq!(json_shown, true, "the Send API body of the reply");
+    let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("chat-page-dev-panel.png");
+    browser.screenshot(&shot).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guest_clicks_a_button_and_is_handed_off() {
+    if !browser_available() {
         return;
     }
     let echo = TestTenant {

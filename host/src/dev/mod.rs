@@ -2,10 +2,14 @@
 //! one tenant per bot. `wasmbot dev` runs it; the end-to-end tests start it too, so both
 //! exercise the host's real path (webhook, dispatcher, plugin, OAuth client, Send API).
 
+pub mod feed;
+pub mod rebuild;
+
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -18,6 +22,7 @@ use crate::mluvii::inbound::AvailableGroup;
 use crate::server::{AppState, run, setup::build_state};
 use crate::simulator::{Simulator, SimulatorConfig, WebhookTarget};
 use crate::storage::Durability;
+use feed::DevFeed;
 
 /// A bot to serve in dev mode.
 #[derive(Debug, Clone)]
@@ -61,6 +66,8 @@ pub struct DevServer {
     pub state: AppState,
     /// The webhook token of every dev tenant.
     pub webhook_token: String,
+    /// What the chat page shows beside the chat (bot logs, activities, updates, builds).
+    pub feed: Arc<DevFeed>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<std::io::Result<()>>>,
 }
@@ -151,7 +158,9 @@ pub async fn start(options: DevOptions) -> anyhow::Result<DevServer> {
             })
             .collect(),
     };
-    let state = build_state(&config, None).await?;
+    let feed = Arc::new(DevFeed::default());
+    simulator.show_dev_feed(feed.clone());
+    let state = build_state(&config, None, Some(feed.clone())).await?;
     let listener = tokio::net::TcpListener::bind(options.host_listen)
         .await
         .with_context(|| format!("listening on {}", options.host_listen))?;
@@ -175,6 +184,7 @@ pub async fn start(options: DevOptions) -> anyhow::Result<DevServer> {
         host_url,
         state,
         webhook_token,
+        feed,
         shutdown: Some(tx),
         server: Some(server),
     })

@@ -1,0 +1,199 @@
+//! `wasmbot dev`'s edit-save-try loop: watches each bot's sources, rebuilds the bot whose
+//! sources changed, and leaves the swap to the plugin registry, which watches the built
+//! component like any plugin file. Build results (and failures, with the compiler's output)
+//! go to the dev feed, so the chat page shows them.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use notify::{RecursiveMode, Watcher as _};
+use serde_json::{Value, json};
+use tokio::sync::Notify;
+
+use super::feed::DevFeed;
+
+/// Quiet time after a source change before building (editors write several files).
+const DEBOUNCE: Duration = Duration::from_millis(300);
+/// Lines of compiler output kept with a failed build.
+const OUTPUT_TAIL: usize = 40;
+
+/// A Rust bot built from source.
+#[derive(Debug, Clone)]
+pub struct BotSource {
+    /// The tenant it serves in dev mode.
+    pub tenant: String,
+    /// The cargo package's directory (watched).
+    pub package_dir: PathBuf,
+    /// The package name (`cargo build -p`).
+    pub package: String,
+}
+
+impl BotSource {
+    /// The bot in the package at `dir` (its `Cargo.toml` names it).
+    pub fn from_dir(dir: &Path) -> anyhow::Result<Self> {
+        let manifest = dir.join("Cargo.toml");
+        let text = std::fs::read_to_string(&manifest)
+            .with_context(|| format!("{}: not a cargo package", dir.display()))?;
+        let table: toml::Table = toml::from_str(&text)
+            .with_context(|| format!("{} is not valid TOML", manifest.display()))?;
+        let package = table
+            .get("package")
+            .and_then(|p| p.get("name"))
+            .and_then(|n| n.as_str())
+            .with_context(|| format!("{} has no [package] name", manifest.display()))?
+            .to_owned();
+        Ok(Self {
+            tenant: package.clone(),
+            package_dir: dir.to_owned(),
+            package,
+        })
+    }
+
+    /// Builds the bot (release, wasm32-wasip2) and returns its component's path, or the end
+    /// of the compiler's output.
+    pub fn build(&self) -> Result<PathBuf, String> {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let output = Command::new(cargo)
+            .current_dir(&self.package_dir)
+            .args(["build", "--release", "--target", "wasm32-wasip2", "-p"])
+            .arg(&self.package)
+            .args(["--message-format", "json-render-diagnostics"])
+            .env_remove("CARGO_TARGET_DIR")
+            .env_remove("RUSTFLAGS")
+            .env_remove("CARGO_ENCODED_RUSTFLAGS")
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("running cargo: {e}"))?;
+        if !output.status.success() {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            let lines: Vec<&str> = stderr.lines().collect();
+            let tail = lines[lines.len().saturating_sub(OUTPUT_TAIL)..].join("\n");
+            return Err(format!(
+                "cargo build of {} failed (is the target installed? `rustup target add wasm32-wasip2`):\n{tail}",
+                self.package
+            ));
+        }
+        component_path(&String::from_utf8_lossy(&output.stdout)).ok_or_else(|| {
+            format!(
+                "cargo built {} but named no .wasm artifact (is it a `cdylib`?)",
+                self.package
+            )
+        })
+    }
+}
+
+/// The `.wasm` file among cargo's `compiler-artifact` messages.
+fn component_path(messages: &str) -> Option<PathBuf> {
+    messages
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|m| m["reason"] == "compiler-artifact")
+        .flat_map(|m| {
+            m["filenames"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+        })
+        .filter_map(|f| f.as_str().map(PathBuf::from))
+        .rfind(|f| f.extension().is_some_and(|e| e == "wasm"))
+}
+
+/// Watches the sources of `bots` until dropped.
+pub struct SourceWatcher {
+    _watcher: notify::RecommendedWatcher,
+}
+
+/// Starts watching `bots`' package directories (their `target/` excluded) and rebuilding a
+/// bot when its sources change.
+pub fn watch_sources(bots: Vec<BotSource>, feed: Arc<DevFeed>) -> anyhow::Result<SourceWatcher> {
+    let wakers: Vec<(PathBuf, Arc<Notify>)> = bots
+        .iter()
+        .map(|bot| {
+            let dir = bot
+                .package_dir
+                .canonicalize()
+                .unwrap_or_else(|_| bot.package_dir.clone());
+            (dir, Arc::new(Notify::new()))
+        })
+        .collect();
+    let targets = wakers.clone();
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        let Ok(event) = event else { return };
+        if matches!(event.kind, notify::EventKind::Access(_)) {
+            return;
+        }
+        for path in &event.paths {
+            for (dir, waker) in &targets {
+                let inside = path.strip_prefix(dir).ok();
+                let is_output = inside.is_some_and(|p| p.starts_with("target"));
+                if inside.is_some() && !is_output {
+                    waker.notify_one();
+                }
+            }
+        }
+    })?;
+    for (bot, (dir, waker)) in bots.into_iter().zip(wakers) {
+        watcher
+            .watch(&dir, RecursiveMode::Recursive)
+            .with_context(|| format!("watching {}", dir.display()))?;
+        tokio::spawn(rebuild_on_change(bot, waker, feed.clone()));
+    }
+    Ok(SourceWatcher { _watcher: watcher })
+}
+
+async fn rebuild_on_change(bot: BotSource, changed: Arc<Notify>, feed: Arc<DevFeed>) {
+    loop {
+        changed.notified().await;
+        loop {
+            tokio::select! {
+                _ = changed.notified() => continue,
+                _ = tokio::time::sleep(DEBOUNCE) => break,
+            }
+        }
+        feed.push(
+            "build_started",
+            &bot.tenant,
+            json!({ "package": bot.package }),
+        );
+        tracing::info!(bot = %bot.tenant, "sources changed; rebuilding");
+        let builder = bot.clone();
+        match tokio::task::spawn_blocking(move || builder.build()).await {
+            Ok(Ok(path)) => {
+                tracing::info!(bot = %bot.tenant, component = %path.display(), "rebuilt");
+                feed.push("build_finished", &bot.tenant, json!({ "component": path }));
+            }
+            Ok(Err(output)) => {
+                tracing::warn!(bot = %bot.tenant, "build failed; the previous version keeps serving");
+                feed.push("build_failed", &bot.tenant, json!({ "output": output }));
+            }
+            Err(e) => {
+                feed.push(
+                    "build_failed",
+                    &bot.tenant,
+                    json!({ "output": e.to_string() }),
+                );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_component_is_found_among_cargos_messages() {
+        let messages = r#"{"reason":"compiler-artifact","filenames":["/t/libwasmbot_sdk.rlib"]}
+{"reason":"compiler-artifact","filenames":["/t/wasm32-wasip2/release/echo.wasm"]}
+{"reason":"build-finished","success":true}"#;
+        assert_eq!(
+            component_path(messages),
+            Some(PathBuf::from("/t/wasm32-wasip2/release/echo.wasm"))
+        );
+        assert_eq!(component_path("not json"), None);
+    }
+}
