@@ -18,8 +18,16 @@ fn main() {
         .unwrap()
         .to_path_buf();
     let plugins = root.join("plugins");
-    for watched in ["plugins", "guest-sdk", "wit"] {
+    for watched in ["guest-sdk", "wit"] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
+    }
+    // The plugins' sources and manifests, not their build output (`plugins/target`), which
+    // this script itself writes: watching it would rebuild everything on every run.
+    for entry in std::fs::read_dir(&plugins).expect("plugins/") {
+        let path = entry.expect("a plugins/ entry").path();
+        if path.file_name().is_some_and(|name| name != "target") {
+            println!("cargo:rerun-if-changed={}", path.display());
+        }
     }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut build = Command::new(cargo);
