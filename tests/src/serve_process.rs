@@ -185,6 +185,16 @@ impl ServeProcess {
         );
     }
 
+    /// The text of `GET /metrics`.
+    pub async fn metrics(&self) -> String {
+        reqwest::get(format!("{}/metrics", self.url))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// `GET`s an admin route with the admin token; returns the status and the JSON body.
     pub async fn admin_get(&self, route: &str) -> (u16, Value) {
         let response = reqwest::Client::new()

@@ -108,12 +108,7 @@ async fn an_outage_of_the_send_api_and_the_token_endpoint_delays_but_loses_nothi
     assert_eq!(wait_for_texts(&sim, 2, 2).await, said(&["x", "y"]));
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(sim.received().len(), 5, "each activity exactly once");
-    let metrics = reqwest::get(format!("{}/metrics", server.url))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.metrics().await;
     assert!(
         metrics.contains("wasmbot_delivery_retries_total{tenant=\"acme\"}"),
         "{metrics}"

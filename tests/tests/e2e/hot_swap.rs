@@ -43,6 +43,17 @@ async fn post_text(http: &reqwest::Client, url: &str, session: i64, text: &str) 
         .unwrap_or(0)
 }
 
+/// Posts `text` in `session` and checks that the one reply is `expected`.
+async fn assert_reply(served: &Served, session: i64, text: &str, expected: &str) {
+    let http = reqwest::Client::new();
+    let status = post_text(&http, &served.server.webhook("bot"), session, text).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        texts(&wait_for_bodies(&served.sim, session, 1).await),
+        [expected]
+    );
+}
+
 /// The text of every `Text` activity the simulator received for `session`.
 fn texts(bodies: &[Value]) -> Vec<String> {
     bodies
@@ -169,7 +180,6 @@ async fn broken_files_leave_the_old_version_serving_and_are_reported() {
     let server = &served.server;
     let plugin = served.dir.path().join("bot.wasm");
     let echo = std::fs::read(plugins::ECHO).unwrap();
-    let http = reqwest::Client::new();
     let cases: [(&str, Vec<u8>, &str); 3] = [
         (
             "truncated",
@@ -210,22 +220,15 @@ async fn broken_files_leave_the_old_version_serving_and_are_reported() {
         assert!(error.contains(expected), "{case}: {error}");
         assert_eq!(view["plugin"]["hash"], hash_of(plugins::ECHO), "{case}");
         // And the old version still answers.
-        let session = 10 + session as i64;
-        assert_eq!(
-            post_text(&http, &server.webhook("bot"), session, case).await,
-            200
-        );
-        let bodies = wait_for_bodies(&served.sim, session, 1).await;
-        assert_eq!(texts(&bodies), [format!("You said: {case}")]);
+        assert_reply(
+            &served,
+            10 + session as i64,
+            case,
+            &format!("You said: {case}"),
+        )
+        .await;
     }
-    let metrics = http
-        .get(format!("{}/metrics", server.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.metrics().await;
     assert!(
         metrics.contains("wasmbot_plugin_loads_total{tenant=\"bot\",outcome=\"refused\"}"),
         "{metrics}"
@@ -314,14 +317,7 @@ async fn admin_upload_lists_versions_and_rolls_back() {
         std::fs::read(&plugin).unwrap(),
         std::fs::read(plugins::MISBEHAVING).unwrap()
     );
-    assert_eq!(
-        post_text(&http, &server.webhook("bot"), 1, "one").await,
-        200
-    );
-    assert_eq!(
-        texts(&wait_for_bodies(&served.sim, 1, 1).await),
-        ["ok: one"]
-    );
+    assert_reply(&served, 1, "one", "ok: one").await;
 
     let (status, versions) = server.admin_get("/admin/tenants/bot/versions").await;
     assert_eq!(status, 200);
@@ -348,14 +344,7 @@ async fn admin_upload_lists_versions_and_rolls_back() {
         std::fs::read(&plugin).unwrap(),
         std::fs::read(plugins::ECHO).unwrap()
     );
-    assert_eq!(
-        post_text(&http, &server.webhook("bot"), 2, "two").await,
-        200
-    );
-    assert_eq!(
-        texts(&wait_for_bodies(&served.sim, 2, 1).await),
-        ["You said: two"]
-    );
+    assert_reply(&served, 2, "two", "You said: two").await;
     // Nothing older is kept.
     assert_eq!(rollback().await.unwrap().status().as_u16(), 409);
     // The watcher saw the rewritten file and left the serving version alone.
@@ -520,12 +509,7 @@ async fn a_restart_with_a_warm_cache_does_not_recompile_and_a_corrupt_entry_is_r
     let restarted = ServeProcess::start(&config);
     let (_, view) = restarted.admin_get("/admin/tenants/bot").await;
     assert_eq!(view["plugin"]["from_cache"], true, "{view}");
-    let metrics = reqwest::get(format!("{}/metrics", restarted.url))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = restarted.metrics().await;
     assert!(
         metrics.contains("wasmbot_plugin_loads_total{tenant=\"bot\",outcome=\"cached\"} 1"),
         "{metrics}"
