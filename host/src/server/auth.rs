@@ -17,19 +17,29 @@ pub fn presented_tokens(headers: &HeaderMap, query: Option<&str>) -> Vec<String>
             }
         }
     }
-    let authorization = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
-    if let Some((scheme, rest)) = authorization.and_then(|v| v.split_once(' ')) {
-        if scheme.eq_ignore_ascii_case("bearer") {
-            tokens.push(rest.trim().to_owned());
-        } else if scheme.eq_ignore_ascii_case("basic")
-            && let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(rest.trim())
-            && let Ok(text) = String::from_utf8(decoded)
-            && let Some((_, password)) = text.split_once(':')
-        {
-            tokens.push(password.to_owned());
-        }
+    if let Some(token) = bearer_token(headers) {
+        tokens.push(token);
+    } else if let Some((scheme, rest)) = authorization(headers).and_then(|v| v.split_once(' '))
+        && scheme.eq_ignore_ascii_case("basic")
+        && let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(rest.trim())
+        && let Ok(text) = String::from_utf8(decoded)
+        && let Some((_, password)) = text.split_once(':')
+    {
+        tokens.push(password.to_owned());
     }
     tokens
+}
+
+fn authorization(headers: &HeaderMap) -> Option<&str> {
+    headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok())
+}
+
+/// The token of an `Authorization: Bearer …` header.
+pub fn bearer_token(headers: &HeaderMap) -> Option<String> {
+    authorization(headers)
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim().to_owned())
 }
 
 /// Whether any presented token equals `expected` (constant time per comparison).
