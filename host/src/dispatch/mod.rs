@@ -214,7 +214,7 @@ impl Dispatcher {
             return Err(Refusal::Overloaded(total));
         }
         let own = tenant.backlog();
-        if own >= tenant.profile().max_backlog {
+        if own >= tenant.profile().config.limits.max_backlog {
             return Err(Refusal::Overloaded(own));
         }
         Ok(())
@@ -335,7 +335,7 @@ impl Dispatcher {
 
     /// Schedules every session the database has work for (also after a dead letter was
     /// retried, or a tenant added).
-    pub async fn sweep(self: &Arc<Self>) {
+    async fn sweep(self: &Arc<Self>) {
         for stage in [Stage::Run, Stage::Deliver] {
             let sessions = match stage {
                 Stage::Run => self.storage.sessions_with_events().await,

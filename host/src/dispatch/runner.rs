@@ -76,7 +76,7 @@ impl Dispatcher {
             Err(e) => {
                 tracing::error!(error = %e, "the bot's task failed");
                 self.count_error(tenant.id(), "host_panic");
-                let fallback = profile.fallback.activities(entry.session_id, None);
+                let fallback = profile.config.fallback.activities(entry.session_id, None);
                 return self
                     .finish(
                         tenant,
@@ -99,6 +99,7 @@ impl Dispatcher {
                 tracing::warn!(kind = error.kind(), %reason, "the bot failed; sending the fallback");
                 self.count_error(tenant.id(), error.kind());
                 let fallback = profile
+                    .config
                     .fallback
                     .activities(entry.session_id, run.language.as_deref());
                 (fallback, Some(reason))

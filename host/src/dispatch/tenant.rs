@@ -3,14 +3,13 @@
 //! (settings, limits, secrets, mluvii client) is a [`TenantProfile`] behind an atomic pointer,
 //! replaced by a configuration reload and read afresh for every event.
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use arc_swap::{ArcSwap, ArcSwapOption};
 use tokio::sync::Notify;
 
-use super::fallback::FallbackConfig;
 use super::session_queue::SessionQueue;
 use crate::config::{Secret, TenantConfig};
 use crate::delivery::MluviiClient;
@@ -25,13 +24,7 @@ pub struct TenantProfile {
     pub client: Arc<MluviiClient>,
     /// The token mluvii's webhook calls must carry.
     pub webhook_token: Secret,
-    /// Past this many unprocessed events, its webhooks are answered 503.
-    pub max_backlog: usize,
-    /// What the guest gets when the bot fails.
-    pub fallback: FallbackConfig,
-    /// The plugin file (watched).
-    pub plugin_path: PathBuf,
-    /// The configuration it was built from.
+    /// The configuration it was built from (limits, fallback, plugin path).
     pub config: TenantConfig,
 }
 
@@ -60,14 +53,20 @@ pub struct Tenant {
     pub deliveries: SessionQueue,
     /// Journaled events not yet processed.
     pub backlog: AtomicUsize,
-    /// The latest load's outcome (admin API, `/readyz`).
-    pub status: Mutex<LoadStatus>,
+    status: Mutex<LoadStatus>,
     /// Held while a plugin version is loaded and swapped in, so loads of one tenant never
     /// overlap.
     pub load_lock: tokio::sync::Mutex<()>,
     /// Woken when the plugin file changed (the watcher).
     pub file_changed: Notify,
     retired: AtomicBool,
+}
+
+impl TenantProfile {
+    /// The plugin file (watched).
+    pub fn plugin_path(&self) -> &Path {
+        &self.config.plugin
+    }
 }
 
 impl Tenant {

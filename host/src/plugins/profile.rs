@@ -99,9 +99,6 @@ pub fn build_profile(
         }),
         client,
         webhook_token,
-        max_backlog: tenant.limits.max_backlog,
-        fallback: tenant.fallback.clone(),
-        plugin_path: tenant.plugin.clone(),
         config: tenant.clone(),
     })
 }

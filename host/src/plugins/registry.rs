@@ -145,11 +145,6 @@ impl Registry {
         &self.tenants
     }
 
-    /// The engine and linker.
-    pub fn runtime(&self) -> &Runtime {
-        &self.runtime
-    }
-
     /// The admin token, if one is configured.
     pub fn admin_token(&self) -> Option<Arc<Secret>> {
         self.admin_token.load_full()
@@ -206,7 +201,7 @@ impl Registry {
             let id = profile.env.id.clone();
             let tenant = match current.get(&id) {
                 Some(tenant) => {
-                    let moved = tenant.profile().plugin_path != profile.plugin_path;
+                    let moved = tenant.profile().plugin_path() != profile.plugin_path();
                     tenant.set_profile(profile);
                     if moved || tenant.plugin.load().is_none() {
                         let _ = self.reload_from_file(tenant).await;
@@ -275,7 +270,7 @@ impl Registry {
     /// Loads the tenant's plugin file and swaps it in if it loads and differs from the
     /// version serving (the watcher, a reload).
     pub async fn reload_from_file(&self, tenant: &Arc<Tenant>) -> Result<SwapOutcome, SwapError> {
-        let path = tenant.profile().plugin_path.clone();
+        let path = tenant.profile().plugin_path().to_owned();
         let bytes = match tokio::fs::read(&path).await {
             Ok(bytes) => bytes,
             Err(e) => {
@@ -368,7 +363,7 @@ impl Registry {
             }
         };
         if write_file {
-            let path = tenant.profile().plugin_path.clone();
+            let path = tenant.profile().plugin_path().to_owned();
             if let Err(e) = write_atomically(&path, &bytes) {
                 let reason = format!("{e:#}");
                 tracing::error!(tenant = %tenant.id(), %reason, "could not write the plugin file; nothing changed");

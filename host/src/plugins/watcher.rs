@@ -60,7 +60,7 @@ impl PluginWatcher {
     pub fn sync(&self, tenants: &HashMap<String, Arc<Tenant>>) {
         let mut targets = Targets::new();
         for tenant in tenants.values() {
-            let key = watch_key(&tenant.profile().plugin_path);
+            let key = watch_key(tenant.profile().plugin_path());
             targets.entry(key).or_default().push(Arc::downgrade(tenant));
         }
         let dirs: HashSet<PathBuf> = targets

@@ -8,7 +8,7 @@ use axum::Json;
 use axum::Router;
 use axum::body::{Body, to_bytes};
 use axum::extract::{Path, Query, Request, State};
-use axum::http::{StatusCode, header::AUTHORIZATION};
+use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::AppState;
-use super::auth::authorized;
+use super::auth::{authorized, bearer_token};
 use crate::dispatch::Tenant;
 use crate::plugins::{SwapError, SwapOutcome};
 
@@ -62,14 +62,7 @@ async fn require_admin_token(
         )
         .into_response();
     };
-    let presented = request
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim().to_owned());
-    match presented {
+    match bearer_token(request.headers()) {
         None => error(
             StatusCode::UNAUTHORIZED,
             "missing admin token (Authorization: Bearer …)",
@@ -117,7 +110,7 @@ fn view(tenant: &Tenant) -> TenantView {
             (Some(_), Some(_)) => "last_load_failed",
             (Some(_), None) => "ok",
         },
-        plugin_path: tenant.profile().plugin_path.display().to_string(),
+        plugin_path: tenant.profile().plugin_path().display().to_string(),
         plugin,
         last_error: status.last_error,
         last_error_at_ms: status.last_error_at_ms,
