@@ -22,6 +22,17 @@ fn hash_of(path: &str) -> String {
     content_hash(&std::fs::read(path).unwrap())
 }
 
+/// A server with one tenant, `bot`, whose plugin file `bot.wasm` (in the server's directory,
+/// for the test to replace) starts as the echo bot; the admin API is on.
+async fn serve_echo_as_bot() -> Served {
+    Served::start_with_files(
+        ADMIN,
+        &[("bot", "bot.wasm", 1, "")],
+        &[("bot.wasm", plugins::ECHO)],
+    )
+    .await
+}
+
 /// Replaces `target` with `source` through a temporary file and a rename.
 fn rename_into_place(source: &str, target: &Path) {
     let temporary = target.with_extension("wasm.partial");
@@ -68,12 +79,7 @@ async fn swapping_under_load_loses_nothing_and_ends_on_the_last_version() {
     const MIN_WEBHOOKS: usize = 1000;
     const CLIENTS: usize = 8;
     const SESSIONS_PER_CLIENT: i64 = 12;
-    let served = Served::start_with_files(
-        ADMIN,
-        &[("bot", "bot.wasm", 1, "")],
-        &[("bot.wasm", plugins::ECHO)],
-    )
-    .await;
+    let served = serve_echo_as_bot().await;
     let plugin = served.dir.path().join("bot.wasm");
     let url = served.server.webhook("bot");
     let swapping = Arc::new(AtomicBool::new(true));
@@ -171,12 +177,7 @@ async fn swapping_under_load_loses_nothing_and_ends_on_the_last_version() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broken_files_leave_the_old_version_serving_and_are_reported() {
-    let served = Served::start_with_files(
-        ADMIN,
-        &[("bot", "bot.wasm", 1, "")],
-        &[("bot.wasm", plugins::ECHO)],
-    )
-    .await;
+    let served = serve_echo_as_bot().await;
     let server = &served.server;
     let plugin = served.dir.path().join("bot.wasm");
     let echo = std::fs::read(plugins::ECHO).unwrap();
@@ -244,12 +245,7 @@ async fn broken_files_leave_the_old_version_serving_and_are_reported() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rapid_successive_writes_end_on_the_last_one() {
-    let served = Served::start_with_files(
-        ADMIN,
-        &[("bot", "bot.wasm", 1, "")],
-        &[("bot.wasm", plugins::ECHO)],
-    )
-    .await;
+    let served = serve_echo_as_bot().await;
     let plugin = served.dir.path().join("bot.wasm");
     for round in 0..9 {
         let source = if round % 2 == 0 {
@@ -274,12 +270,7 @@ async fn rapid_successive_writes_end_on_the_last_one() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_upload_lists_versions_and_rolls_back() {
-    let served = Served::start_with_files(
-        ADMIN,
-        &[("bot", "bot.wasm", 1, "")],
-        &[("bot.wasm", plugins::ECHO)],
-    )
-    .await;
+    let served = serve_echo_as_bot().await;
     let server = &served.server;
     let plugin = served.dir.path().join("bot.wasm");
     let http = reqwest::Client::new();
