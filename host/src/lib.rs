@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod mluvii;
 pub mod plugins;
 pub mod runtime;
+pub mod script;
 pub mod server;
 pub mod simulator;
 pub mod storage;

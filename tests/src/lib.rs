@@ -112,6 +112,14 @@ pub fn wasmbot_bin() -> PathBuf {
     bin
 }
 
+/// A compiled-plugin cache shared by the tests' `wasmbot` commands (`target/test-plugin-cache`):
+/// big JS and Python bots compile once per machine, not once per test.
+pub fn test_cache_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let target = exe.ancestors().nth(3).unwrap();
+    target.join("test-plugin-cache")
+}
+
 /// A mluvii fixture file of `fixtures/mluvii/`.
 pub fn fixture(name: &str) -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/mluvii")).join(name)

@@ -4,8 +4,10 @@ mod bench;
 mod check;
 mod dead_letters;
 mod dev;
+mod offline;
 mod run;
 mod serve;
+mod test;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -44,6 +46,9 @@ pub enum Command {
     /// Runs webhook events through a plugin offline and prints the Send API bodies it
     /// produces, one JSON object per line.
     Run(run::RunArgs),
+    /// Runs conversation scripts against a plugin: each event's answer is compared with the
+    /// expected Send API bodies; exits non-zero on a difference.
+    Test(test::TestArgs),
     /// Runs the example bots with a local mluvii simulator and a chat page to try them.
     Dev(dev::DevArgs),
     /// Receives mluvii webhooks for the configured tenants and delivers their bots' activities.
@@ -57,10 +62,16 @@ pub enum Command {
 /// Parses the command line, sets up logging and runs the command.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_format);
+    // `wasmbot test` prints the bot's log lines with the step they belong to.
+    let default_filter = match cli.command {
+        Command::Test(_) => "error",
+        _ => "info",
+    };
+    init_logging(cli.log_format, default_filter);
     let result = match cli.command {
         Command::Check { plugin } => check::check(&plugin),
         Command::Run(args) => run::run(&args),
+        Command::Test(args) => test::test(&args),
         Command::Serve(args) => serve::serve(&args),
         Command::Dev(args) => dev::dev(&args),
         Command::DeadLetters(args) => dead_letters::dead_letters(&args),
@@ -75,9 +86,9 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn init_logging(format: LogFormat) {
+fn init_logging(format: LogFormat, default_filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("WASMBOT_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

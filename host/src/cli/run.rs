@@ -2,15 +2,12 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
 
+use super::offline::{self, OfflineBot};
 use crate::capabilities::config::Settings;
-use crate::capabilities::state::{StateStore, StorageState};
 use crate::mluvii::{Webhook, parse_webhook};
-use crate::runtime::{EngineSettings, Limits, Runtime, TenantEnv};
-use crate::storage::{Durability, SqliteStorage, Storage};
 
 /// Arguments of `wasmbot run`.
 #[derive(Debug, clap::Args)]
@@ -34,28 +31,9 @@ pub struct RunArgs {
 
 /// Runs each event through the plugin and prints every resulting Send API body.
 pub fn run(args: &RunArgs) -> anyhow::Result<()> {
-    let bytes = std::fs::read(&args.plugin)
-        .with_context(|| format!("reading {}", args.plugin.display()))?;
-    let runtime = Runtime::new(&EngineSettings::default())?;
-    let plugin = runtime
-        .load(&bytes)
-        .with_context(|| format!("{} was refused", args.plugin.display()))?;
-    let storage: Arc<dyn Storage> = match &args.state_dir {
-        Some(dir) => Arc::new(SqliteStorage::open(dir, Durability::Fsync)?),
-        None => Arc::new(SqliteStorage::in_memory()?),
-    };
-    let io = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    let state: Arc<dyn StateStore> = Arc::new(StorageState::new(storage, io.handle().clone()));
-    let tenant = Arc::new(TenantEnv {
-        id: args.tenant.clone(),
-        settings: load_settings(args.settings.as_deref())?,
-        state,
-        limits: Limits::default(),
-        facts: Default::default(),
-    });
+    let loaded = offline::load(&args.plugin)?;
+    let settings = load_settings(args.settings.as_deref())?;
+    let bot = OfflineBot::new(loaded, &args.tenant, settings, args.state_dir.as_deref())?;
     let mut stdout = std::io::stdout().lock();
     for path in &args.events {
         let body = read_event(path)?;
@@ -71,7 +49,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
             }
             Webhook::Event(event) => event,
         };
-        let run = runtime.handle(&plugin, &tenant, &event);
+        let run = bot.handle(&event);
         let activities = run
             .result
             .with_context(|| format!("{}: the bot failed", path.display()))?;

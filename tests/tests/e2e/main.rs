@@ -11,6 +11,7 @@ mod hot_swap;
 mod misbehaving_bots;
 mod overload;
 mod refused_plugins;
+mod scripted_tests;
 mod serve_binary;
 mod server_e2e;
 mod simulator_fixtures;
