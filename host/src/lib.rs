@@ -9,6 +9,7 @@
 pub mod bench;
 pub mod capabilities;
 pub mod cli;
+pub mod componentize;
 pub mod config;
 pub mod delivery;
 pub mod dev;

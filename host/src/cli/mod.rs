@@ -2,6 +2,7 @@
 
 mod bench;
 mod check;
+mod componentize;
 mod dead_letters;
 mod dev;
 mod offline;
@@ -43,6 +44,9 @@ pub enum Command {
         /// The component file.
         plugin: PathBuf,
     },
+    /// Makes a bot component of a WASI preview 1 core module (C, Go), with the WASI adapter
+    /// of this host's wasmtime, and checks it.
+    Componentize(componentize::ComponentizeArgs),
     /// Runs webhook events through a plugin offline and prints the Send API bodies it
     /// produces, one JSON object per line.
     Run(run::RunArgs),
@@ -71,6 +75,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Check { plugin } => check::check(&plugin),
         Command::Run(args) => run::run(&args),
+        Command::Componentize(args) => componentize::componentize(&args),
         Command::Test(args) => test::test(&args),
         Command::Serve(args) => serve::serve(&args),
         Command::Dev(args) => dev::dev(&args),

@@ -10,6 +10,7 @@ mod every_plugin_is_tested;
 mod hot_swap;
 mod misbehaving_bots;
 mod overload;
+mod polyglot;
 mod refused_plugins;
 mod scripted_tests;
 mod serve_binary;
