@@ -84,3 +84,8 @@ fn python() {
 fn c() {
     passes_the_support_script("c");
 }
+
+#[test]
+fn go() {
+    passes_the_support_script("go");
+}
