@@ -1,7 +1,7 @@
 // wasmbot for JavaScript bots: typed activity builders, session and tenant state with JSON
 // values, settings and logging over the `wasmbot:bot/bot` world, so a bot never handles the
 // raw WIT variants. Types: wasmbot.d.ts. Works with componentize-qjs (QuickJS, the default)
-// and componentize-js (SpiderMonkey); see guest-sdk-js/README.md.
+// and componentize-js (SpiderMonkey); see "Write a bot in your language" in README.md.
 //
 // State keys and values are laid out as the Rust SDK lays them out (`session/{id}/{key}`,
 // JSON values), so a bot can be rewritten in another language without losing its state.
