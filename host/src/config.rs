@@ -214,6 +214,13 @@ pub struct LimitsConfig {
     /// Past this many journaled, unprocessed events of this tenant, its webhooks get 503.
     #[serde(default = "default_tenant_backlog")]
     pub max_backlog: usize,
+    /// Events one instance of the bot may handle before a fresh one is made; 0 or 1: a fresh
+    /// instance per event (the default). The bot's globals then survive between its events.
+    #[serde(default)]
+    pub reuse_instance_events: u32,
+    /// Seconds one instance may be reused for, when `reuse_instance_events` allows reuse.
+    #[serde(default = "default_reuse_instance_secs")]
+    pub reuse_instance_secs: u64,
 }
 
 impl Default for LimitsConfig {
@@ -226,8 +233,14 @@ impl Default for LimitsConfig {
             max_output_kib: default_max_output_kib(),
             max_concurrent_deliveries: default_tenant_deliveries(),
             max_backlog: default_tenant_backlog(),
+            reuse_instance_events: 0,
+            reuse_instance_secs: default_reuse_instance_secs(),
         }
     }
+}
+
+fn default_reuse_instance_secs() -> u64 {
+    60
 }
 
 fn default_timeout_ms() -> u64 {
@@ -260,6 +273,10 @@ impl LimitsConfig {
             max_memory_bytes: self.max_memory_mib << 20,
             max_activities: self.max_activities,
             max_output_bytes: self.max_output_kib << 10,
+            reuse: crate::runtime::InstanceReuse {
+                max_events: self.reuse_instance_events,
+                max_age: Duration::from_secs(self.reuse_instance_secs),
+            },
         }
     }
 }
@@ -417,6 +434,22 @@ mod tests {
         client_id = "abc"
         client_secret_env = "ACME_MLUVII_SECRET"
     "#;
+
+    #[test]
+    fn instance_reuse_is_off_by_default_and_configurable() {
+        let config = ConfigFile::parse(EXAMPLE).unwrap();
+        assert!(!config.tenants[0].limits.runtime_limits().reuse.enabled());
+        let reusing = EXAMPLE.replace(
+            "timeout_ms = 1000",
+            "timeout_ms = 1000\n        reuse_instance_events = 100\n        reuse_instance_secs = 30",
+        );
+        let limits = ConfigFile::parse(&reusing).unwrap().tenants[0]
+            .limits
+            .runtime_limits();
+        assert!(limits.reuse.enabled());
+        assert_eq!(limits.reuse.max_events, 100);
+        assert_eq!(limits.reuse.max_age, Duration::from_secs(30));
+    }
 
     #[test]
     fn the_documented_example_parses() {

@@ -1,6 +1,7 @@
 //! The support bot in every language: component size, compile time cold (Cranelift) and from
 //! the compiled-artifact cache, and the time of one event with a fresh instance (instantiate +
-//! call + convert, what `wasmbot serve` does per event). The bots are built first by
+//! call + convert, what `wasmbot serve` does per event) and with a warm instance reused
+//! (`limits.reuse_instance_events`). The bots are built first by
 //! `scripts/build-bots` (unchanged ones are not rebuilt), so their toolchains must be
 //! installed (`scripts/build-bots --install-only`).
 //!
@@ -13,7 +14,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use wasmbot::plugins::cache::ArtifactCache;
 use wasmbot::runtime::plugin::content_hash;
-use wasmbot::runtime::{Limits, Plugin};
+use wasmbot::runtime::{InstanceReuse, Limits, Plugin};
 use wasmbot_tests::{event, runtime, tenant};
 
 const LANGS: &[&str] = &["rust", "c", "go", "js", "js-spidermonkey", "python"];
@@ -44,9 +45,9 @@ fn main() {
     let cache_dir = tempfile::tempdir().unwrap();
     let cache = ArtifactCache::open(cache_dir.path(), runtime.engine()).unwrap();
     println!(
-        "| language | component | compile cold | load from cache | event, fresh instance (median) | p90 |"
+        "| language | component | compile cold | load from cache | event, fresh instance (median) | p90 | event, warm instance (median) | p90 |"
     );
-    println!("|---|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
     for lang in LANGS {
         let path = repo().join(format!("plugins/target/bots/support-{lang}.wasm"));
         let bytes = std::fs::read(&path).unwrap();
@@ -69,32 +70,53 @@ fn main() {
         }
         let plugin = runtime.load(&bytes).unwrap();
 
-        // A session that has started: each event is "pizza" (help with the topic buttons),
-        // which reads and writes the session's step and reads two settings.
-        let acme = tenant(
-            "acme",
-            json!({"topics": ["Sales", "Complaint", "Other"]}),
-            Limits::default(),
+        let fresh = per_event(&plugin, lang, Limits::default());
+        let warm = per_event(
+            &plugin,
+            lang,
+            Limits {
+                reuse: InstanceReuse {
+                    max_events: u32::MAX,
+                    max_age: Duration::from_secs(3600),
+                },
+                ..Limits::default()
+            },
         );
-        let start =
-            event(json!({"activity": "ConversationStarted", "sessionId": 1, "language": "en"}));
-        runtime.handle(&plugin, &acme, &start).result.unwrap();
-        let text = event(json!({"activity": "Text", "sessionId": 1, "text": "pizza"}));
-        let mut events = Vec::new();
-        for _ in 0..EVENTS {
-            let started = Instant::now();
-            let run = runtime.handle(&plugin, &acme, &text);
-            events.push(started.elapsed());
-            assert_eq!(run.result.unwrap().len(), 1, "{lang}");
-        }
-        events.sort();
+        let us = |d: Duration| d.as_secs_f64() * 1e6;
         println!(
-            "| {lang} | {:.0} KiB | {:.0} ms | {:.2} ms | {:.0} µs | {:.0} µs |",
+            "| {lang} | {:.0} KiB | {:.0} ms | {:.2} ms | {:.0} µs | {:.0} µs | {:.0} µs | {:.0} µs |",
             bytes.len() as f64 / 1024.0,
             ms(median(compiles)),
             ms(median(loads)),
-            events[EVENTS / 2].as_secs_f64() * 1e6,
-            events[EVENTS * 9 / 10].as_secs_f64() * 1e6,
+            us(fresh[EVENTS / 2]),
+            us(fresh[EVENTS * 9 / 10]),
+            us(warm[EVENTS / 2]),
+            us(warm[EVENTS * 9 / 10]),
         );
     }
+}
+
+/// Sorted times of `EVENTS` events of a started session, each "pizza" (help with the topic
+/// buttons: the bot reads and writes its step in state and reads two settings).
+fn per_event(plugin: &Plugin, lang: &str, limits: Limits) -> Vec<Duration> {
+    let runtime = runtime();
+    let acme = tenant(
+        "acme",
+        json!({"topics": ["Sales", "Complaint", "Other"]}),
+        limits,
+    );
+    let start = event(json!({"activity": "ConversationStarted", "sessionId": 1, "language": "en"}));
+    runtime.handle(plugin, &acme, &start).result.unwrap();
+    let text = event(json!({"activity": "Text", "sessionId": 1, "text": "pizza"}));
+    let mut events: Vec<Duration> = (0..EVENTS)
+        .map(|_| {
+            let started = Instant::now();
+            let run = runtime.handle(plugin, &acme, &text);
+            let elapsed = started.elapsed();
+            assert_eq!(run.result.unwrap().len(), 1, "{lang}");
+            elapsed
+        })
+        .collect();
+    events.sort();
+    events
 }

@@ -70,6 +70,7 @@ pub fn tenant_with_store(
         state,
         limits,
         facts: Default::default(),
+        warm: Default::default(),
     })
 }
 

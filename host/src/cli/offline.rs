@@ -93,6 +93,7 @@ impl OfflineBot {
             state,
             limits: Limits::default(),
             facts: Default::default(),
+            warm: Default::default(),
         });
         Ok(Self {
             loaded,

@@ -364,6 +364,11 @@ impl Dispatcher {
                 _ = tokio::time::sleep(self.settings.sweep_interval) => {}
             }
             self.sweep().await;
+            // Warm instances of idle tenants give their instance slots back once too old.
+            for tenant in self.tenants.all().values() {
+                let env = &tenant.profile().env;
+                env.warm.evict_older_than(env.limits.reuse.max_age);
+            }
             let due = last_prune
                 .is_none_or(|at: tokio::time::Instant| at.elapsed() >= Duration::from_secs(60));
             if due {

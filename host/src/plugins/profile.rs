@@ -96,6 +96,7 @@ pub fn build_profile(
             state: parts.state.clone(),
             limits: tenant.limits.runtime_limits(),
             facts,
+            warm: Default::default(),
         }),
         client,
         webhook_token,

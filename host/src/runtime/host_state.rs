@@ -28,6 +28,10 @@ pub struct HostState {
     pub log: BotLog,
     stdout: MemoryOutputPipe,
     stderr: MemoryOutputPipe,
+    // Bytes of stdout and stderr already moved into the log (a warm instance keeps its pipes
+    // across events).
+    stdout_seen: usize,
+    stderr_seen: usize,
 }
 
 impl HostState {
@@ -55,18 +59,39 @@ impl HostState {
             log: BotLog::default(),
             stdout,
             stderr,
+            stdout_seen: 0,
+            stderr_seen: 0,
         }
     }
 
-    /// Moves what the bot wrote to stdout (as info) and stderr (as warnings) into the log.
+    /// Makes a warm instance's state ready for the next event, of `session_id`: an empty log
+    /// and no memory breach remembered.
+    pub fn begin_event(&mut self, session_id: i64) {
+        self.session_id = session_id;
+        self.log = BotLog::default();
+        self.memory.exceeded = false;
+    }
+
+    /// Whether stdout or stderr has used half its capacity (a warm instance is then retired,
+    /// so a later event's output is never cut short).
+    pub fn output_nearly_full(&self) -> bool {
+        self.stdout_seen > OUTPUT_CAPACITY / 2 || self.stderr_seen > OUTPUT_CAPACITY / 2
+    }
+
+    /// Moves what the bot wrote to stdout (as info) and stderr (as warnings) since the last
+    /// call into the log.
     pub fn drain_output(&mut self) {
         let (tenant, session) = (self.tenant.id.clone(), self.session_id);
-        let out = self.stdout.contents();
-        self.log
-            .record_output(&tenant, session, LogLevel::Info, &out);
-        let err = self.stderr.contents();
-        self.log
-            .record_output(&tenant, session, LogLevel::Warn, &err);
+        let streams = [
+            (&self.stdout, &mut self.stdout_seen, LogLevel::Info),
+            (&self.stderr, &mut self.stderr_seen, LogLevel::Warn),
+        ];
+        for (pipe, seen, level) in streams {
+            let written = pipe.contents();
+            let new = written.get(*seen..).unwrap_or_default();
+            self.log.record_output(&tenant, session, level, new);
+            *seen = written.len();
+        }
     }
 }
 

@@ -15,6 +15,7 @@ use super::host_state::HostState;
 use super::plugin::{Plugin, PluginError, PluginKind};
 use super::session_facts::facts_for;
 use super::tenant::{Limits, TenantEnv};
+use super::warm::WarmInstance;
 use crate::capabilities::log::BotLogLine;
 use crate::mluvii::{SendActivity, WebhookEvent};
 
@@ -137,20 +138,50 @@ impl Runtime {
                 };
             }
         };
-        let mut store = Store::new(
-            &self.engine,
-            HostState::new(tenant.clone(), event.session_id),
-        );
-        store.limiter(|state| &mut state.memory);
+        let reuse = tenant.limits.reuse;
+        let warm = if reuse.enabled() {
+            tenant.warm.take(&plugin.info().hash, &reuse)
+        } else {
+            None
+        };
+        let (mut store, warm_bot, created, events) = match warm {
+            Some(mut warm) => {
+                warm.store.data_mut().begin_event(event.session_id);
+                (warm.store, Some(warm.bot), warm.created, warm.events)
+            }
+            None => {
+                let mut store = Store::new(
+                    &self.engine,
+                    HostState::new(tenant.clone(), event.session_id),
+                );
+                store.limiter(|state| &mut state.memory);
+                store.epoch_deadline_trap();
+                (store, None, Instant::now(), 0)
+            }
+        };
         store.set_epoch_deadline(ticks_for(tenant.limits.timeout));
-        store.epoch_deadline_trap();
-        let result = self.call(pre, &mut store, &context, event);
+        let outcome = self.call(pre, &mut store, warm_bot, &context, event);
         let duration = started.elapsed();
         let state = store.data_mut();
         state.drain_output();
-        let result = result.map_err(|e| classify(e, state, tenant));
         let (logs, dropped_logs) =
             std::mem::take(&mut state.log).into_lines(&tenant.id, event.session_id);
+        let result = match outcome {
+            Ok((activities, bot)) => {
+                if reuse.enabled() {
+                    tenant.warm.put(WarmInstance {
+                        store,
+                        bot,
+                        plugin_hash: plugin.info().hash.clone(),
+                        events: events + 1,
+                        created,
+                    });
+                }
+                Ok(activities)
+            }
+            // A failed instance is dropped here, never reused.
+            Err(failure) => Err(classify(failure, store.data(), tenant)),
+        };
         BotRun {
             result,
             logs,
@@ -160,16 +191,22 @@ impl Runtime {
         }
     }
 
+    /// Runs the event on `warm` (an instance that served earlier events) or on a new instance
+    /// of `pre`; on success also returns the instance, for reuse.
     fn call(
         &self,
         pre: &BotPre<HostState>,
         store: &mut Store<HostState>,
+        warm: Option<Bot>,
         context: &BotContext,
         event: &WebhookEvent,
-    ) -> Result<Vec<SendActivity>, CallFailure> {
-        let bot = pre
-            .instantiate(&mut *store)
-            .map_err(CallFailure::Instantiate)?;
+    ) -> Result<(Vec<SendActivity>, Bot), CallFailure> {
+        let bot = match warm {
+            Some(bot) => bot,
+            None => pre
+                .instantiate(&mut *store)
+                .map_err(CallFailure::Instantiate)?,
+        };
         let wit_event = event_to_wit(&event.activity);
         let returned = bot
             .wasmbot_bot_handler()
@@ -177,7 +214,8 @@ impl Runtime {
             .map_err(CallFailure::Trap)?
             .map_err(|e| CallFailure::Bot(BotError::Refused(e)))?;
         let limits = store.data().tenant.limits;
-        to_wire(event.session_id, returned, &limits).map_err(CallFailure::Bot)
+        let activities = to_wire(event.session_id, returned, &limits).map_err(CallFailure::Bot)?;
+        Ok((activities, bot))
     }
 
     /// The context passed with the event; language and channel are remembered per session,

@@ -11,6 +11,7 @@ pub mod native;
 pub mod plugin;
 pub mod session_facts;
 pub mod tenant;
+pub mod warm;
 
 #[cfg(test)]
 mod convert_tests;
@@ -20,3 +21,4 @@ pub use invoke::{BotError, BotRun, Runtime};
 pub use native::{NativeBot, NativeEcho};
 pub use plugin::{Plugin, PluginError, PluginInfo};
 pub use tenant::{Limits, TenantEnv};
+pub use warm::InstanceReuse;

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::session_facts::FactsCache;
+use super::warm::{InstanceReuse, WarmPool};
 use crate::capabilities::config::Settings;
 use crate::capabilities::state::StateStore;
 
@@ -18,6 +19,8 @@ pub struct Limits {
     pub max_activities: usize,
     /// Most bytes of Send API JSON one event may produce, all activities together.
     pub max_output_bytes: usize,
+    /// Whether one instance may serve several events (off by default).
+    pub reuse: InstanceReuse,
 }
 
 impl Default for Limits {
@@ -27,6 +30,7 @@ impl Default for Limits {
             max_memory_bytes: 64 << 20,
             max_activities: 50,
             max_output_bytes: 256 << 10,
+            reuse: InstanceReuse::default(),
         }
     }
 }
@@ -43,4 +47,7 @@ pub struct TenantEnv {
     pub limits: Limits,
     /// Language and channel of its sessions, cached (kept across configuration reloads).
     pub facts: Arc<FactsCache>,
+    /// Its idle warm instances, when `limits.reuse` allows them (a new configuration starts
+    /// with none).
+    pub warm: WarmPool,
 }

@@ -17,3 +17,4 @@ mod serve_binary;
 mod server_e2e;
 mod simulator_fixtures;
 mod support_bot;
+mod warm_instances;

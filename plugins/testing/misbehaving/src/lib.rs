@@ -61,6 +61,13 @@ impl Bot for Misbehaving {
                     .collect())
             }
             "huge" => Ok(vec![Activity::text("x".repeat(300 * 1024))]),
+            "global" => {
+                // A global counter: 1 on every event of a fresh instance, counting up while a
+                // warm instance is reused.
+                static EVENTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+                let count = EVENTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                Ok(vec![Activity::text(format!("global {count}"))])
+            }
             slow if slow.starts_with("slow ") => {
                 // "slow 200 x": sleep 200 ms (a blocking host call), then answer "slow: x".
                 let mut words = slow.split(' ').skip(1);
