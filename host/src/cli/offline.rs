@@ -63,7 +63,7 @@ pub fn load(path: &Path) -> anyhow::Result<LoadedPlugin> {
 
 /// A plugin with a tenant around it: settings, state and limits.
 pub struct OfflineBot {
-    loaded: LoadedPlugin,
+    loaded: Arc<LoadedPlugin>,
     tenant: Arc<TenantEnv>,
     // Serves the state store's storage calls; kept alive as long as the bot.
     _io: tokio::runtime::Runtime,
@@ -73,7 +73,7 @@ impl OfflineBot {
     /// `loaded` as tenant `tenant_id` with `settings`, its state in `state_dir/state.db`
     /// (kept across runs) or in memory (fresh) when `state_dir` is `None`.
     pub fn new(
-        loaded: LoadedPlugin,
+        loaded: Arc<LoadedPlugin>,
         tenant_id: &str,
         settings: Settings,
         state_dir: Option<&Path>,

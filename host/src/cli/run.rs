@@ -2,6 +2,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
 
@@ -33,7 +34,12 @@ pub struct RunArgs {
 pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     let loaded = offline::load(&args.plugin)?;
     let settings = load_settings(args.settings.as_deref())?;
-    let bot = OfflineBot::new(loaded, &args.tenant, settings, args.state_dir.as_deref())?;
+    let bot = OfflineBot::new(
+        Arc::new(loaded),
+        &args.tenant,
+        settings,
+        args.state_dir.as_deref(),
+    )?;
     let mut stdout = std::io::stdout().lock();
     for path in &args.events {
         let body = read_event(path)?;

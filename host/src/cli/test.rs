@@ -3,6 +3,7 @@
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
 use serde_json::Value;
@@ -12,7 +13,7 @@ use crate::capabilities::config::Settings;
 use crate::mluvii::{Webhook, parse_webhook};
 use crate::runtime::BotRun;
 use crate::script::matching::mismatches;
-use crate::script::{MatchMode, Script, comparable};
+use crate::script::{MatchMode, Script, Step, comparable};
 
 /// Arguments of `wasmbot test`.
 #[derive(Debug, clap::Args)]
@@ -39,16 +40,16 @@ pub fn test(args: &TestArgs) -> anyhow::Result<()> {
     if args.record.is_some() && args.scripts.len() != 1 {
         bail!("--record takes exactly one script");
     }
+    // Loaded once: every event gets a fresh instance, and each script a fresh tenant (its own
+    // settings and empty state), so scripts stay independent.
+    let loaded = Arc::new(offline::load(&args.plugin)?);
     let mut failed = 0;
     let mut total = 0;
     for path in &args.scripts {
         let script = Script::load(path)?;
-        // A fresh load per script keeps scripts independent; the compiled-plugin cache
-        // makes the second and later loads cheap.
-        let loaded = offline::load(&args.plugin)?;
         let settings = Settings::from_json(Value::Object(script.settings.clone()))
             .with_context(|| format!("{}: `settings`", path.display()))?;
-        let bot = OfflineBot::new(loaded, &args.tenant, settings, None)?;
+        let bot = OfflineBot::new(loaded.clone(), &args.tenant, settings, None)?;
         println!("{}", path.display());
         let outcome = run_script(&bot, &script, args.verbose)?;
         total += script.steps.len();
@@ -93,24 +94,17 @@ fn run_script(bot: &OfflineBot, script: &Script, verbose: bool) -> anyhow::Resul
             Webhook::Event(event) => event,
         };
         let run = bot.handle(&event);
-        let actual = match &run.result {
-            Ok(activities) => Some(
-                activities
-                    .iter()
-                    .map(|a| comparable(a.to_json()))
-                    .collect::<Vec<_>>(),
-            ),
-            Err(_) => None,
+        // The bodies as scripts compare them, or the failure's text.
+        let actual: Result<Vec<Value>, String> = match &run.result {
+            Ok(activities) => Ok(activities.iter().map(|a| comparable(a.to_json())).collect()),
+            Err(error) => Err(error.to_string()),
         };
-        let report = judge(step, script.match_mode(step), &run, actual.as_deref());
+        let report = judge(step, script.match_mode(step), &actual);
         let recorded_step = &mut recorded.steps[index];
-        recorded_step.expect_error = None;
-        recorded_step.expect = None;
-        match (&actual, &run.result) {
-            (Some(bodies), _) => recorded_step.expect = Some(bodies.clone()),
-            (None, Err(error)) => recorded_step.expect_error = Some(error.to_string()),
-            (None, Ok(_)) => unreachable!("no bodies only when the run failed"),
-        }
+        (recorded_step.expect, recorded_step.expect_error) = match &actual {
+            Ok(bodies) => (Some(bodies.clone()), None),
+            Err(error) => (None, Some(error.clone())),
+        };
         match &report {
             None => println!("  ok    {label}"),
             Some(_) => {
@@ -129,15 +123,10 @@ fn run_script(bot: &OfflineBot, script: &Script, verbose: bool) -> anyhow::Resul
 }
 
 /// `None` when the run is what `step` expects, else what differs, one indented line each.
-fn judge(
-    step: &crate::script::Step,
-    mode: MatchMode,
-    run: &BotRun,
-    actual: Option<&[Value]>,
-) -> Option<String> {
+fn judge(step: &Step, mode: MatchMode, actual: &Result<Vec<Value>, String>) -> Option<String> {
     let mut out = String::new();
-    match (&run.result, &step.expect_error, &step.expect) {
-        (Err(error), Some(wanted), _) if error.to_string().contains(wanted.as_str()) => {}
+    match (actual, &step.expect_error, &step.expect) {
+        (Err(error), Some(wanted), _) if error.contains(wanted.as_str()) => {}
         (Err(error), Some(wanted), _) => {
             let _ = writeln!(
                 out,
@@ -154,8 +143,8 @@ fn judge(
             );
         }
         (Ok(_), None, None) => {}
-        (Ok(_), None, Some(expected)) => {
-            let actual = Value::Array(actual.unwrap_or_default().to_vec());
+        (Ok(bodies), None, Some(expected)) => {
+            let actual = Value::Array(bodies.clone());
             let expected = Value::Array(expected.clone());
             for mismatch in mismatches(&expected, &actual, mode) {
                 let _ = writeln!(out, "        activity {mismatch}");
@@ -166,9 +155,9 @@ fn judge(
 }
 
 /// The bot's actual answer and log lines, for a failure or `--verbose`.
-fn details(actual: &Option<Vec<Value>>, run: &BotRun) -> String {
+fn details(actual: &Result<Vec<Value>, String>, run: &BotRun) -> String {
     let mut out = String::new();
-    if let Some(bodies) = actual {
+    if let Ok(bodies) = actual {
         let _ = writeln!(out, "        the bot answered:");
         for body in bodies {
             let _ = writeln!(out, "          {body}");
