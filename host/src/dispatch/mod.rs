@@ -3,9 +3,11 @@
 //! order, runs them through the tenant's bot and stores each event's activities in the same
 //! transaction that marks it processed; the sender delivers a session's activities in order,
 //! retrying transient failures and turning lasting ones into dead letters. The backlog lives
-//! in the database: memory holds only the ids of sessions with work.
+//! in the database; what was just stored is also handed on in memory (a bounded [`inbox`]),
+//! so the normal path never reads it back.
 
 pub mod fallback;
+pub mod inbox;
 mod runner;
 mod sender;
 pub mod session_queue;
@@ -85,6 +87,45 @@ pub enum Refusal {
     /// The event could not be stored.
     #[error("the event could not be stored")]
     Storage,
+}
+
+/// Ingress's place in a session's order while its event is being journaled (see
+/// [`inbox`]). Dropped unfinished (the append failed, or the request was cancelled while it
+/// waited), it lets the session go on and has its next events read from the journal, which
+/// may or may not hold this one.
+struct Journaling<'a> {
+    dispatcher: &'a Arc<Dispatcher>,
+    tenant: &'a Arc<Tenant>,
+    session: i64,
+    finished: bool,
+}
+
+impl<'a> Journaling<'a> {
+    fn start(dispatcher: &'a Arc<Dispatcher>, tenant: &'a Arc<Tenant>, session: i64) -> Self {
+        tenant.events.begin(session);
+        Self {
+            dispatcher,
+            tenant,
+            session,
+            finished: false,
+        }
+    }
+
+    /// The event is journaled; the caller hands it on.
+    fn finish(mut self) {
+        self.finished = true;
+    }
+}
+
+impl Drop for Journaling<'_> {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.tenant.events.invalidate(self.session);
+            self.tenant.events.abandon(self.session);
+            self.dispatcher
+                .schedule(Stage::Run, self.tenant, self.session);
+        }
+    }
 }
 
 /// The event path between ingress and mluvii.
@@ -229,18 +270,32 @@ impl Dispatcher {
         body: Vec<u8>,
     ) -> Result<(), Refusal> {
         self.admit(tenant)?;
+        let received_at_ms = now_ms();
         let event = NewEvent {
             tenant: tenant.id().to_owned(),
             session_id,
-            received_at_ms: now_ms(),
-            body,
+            received_at_ms,
+            body: body.clone(),
         };
-        if let Err(error) = self.storage.append(event).await {
-            tracing::error!(tenant = %tenant.id(), error = %format!("{error:#}"), "journaling an event failed");
-            return Err(Refusal::Storage);
-        }
+        let journaling = Journaling::start(self, tenant, session_id);
+        let seq = match self.storage.append(event).await {
+            Ok(seq) => seq,
+            Err(error) => {
+                tracing::error!(tenant = %tenant.id(), error = %format!("{error:#}"), "journaling an event failed");
+                return Err(Refusal::Storage);
+            }
+        };
+        journaling.finish();
         tenant.backlog.fetch_add(1, Ordering::SeqCst);
         self.backlog.fetch_add(1, Ordering::SeqCst);
+        let entry = crate::storage::JournalEntry {
+            seq,
+            tenant: tenant.id().to_owned(),
+            session_id,
+            received_at_ms,
+            body,
+        };
+        tenant.events.push(session_id, vec![entry]);
         self.schedule(Stage::Run, tenant, session_id);
         Ok(())
     }
@@ -320,16 +375,31 @@ impl Dispatcher {
         }
     }
 
-    /// One of a tenant's workers of `stage`: their number is the tenant's limit for it.
+    /// One of a tenant's workers of `stage`: their number is the tenant's limit for it. A
+    /// run worker goes on to the next session while the previous one's outcome is being
+    /// committed (the session stays taken until then), so its bot runs never wait for disks.
     async fn worker(self: Arc<Self>, stage: Stage, tenant: Arc<Tenant>) {
         let queue = stage.queue(&tenant);
         while let Some(session) = queue.next() {
-            let more = !self.stopping()
-                && match stage {
-                    Stage::Run => self.run_session(&tenant, session).await,
-                    Stage::Deliver => self.deliver_session(&tenant, session).await,
-                };
-            queue.release(session, more, &self.busy);
+            if self.stopping() {
+                self.release(stage, &tenant, session, false);
+                continue;
+            }
+            match stage {
+                Stage::Run => self.run_session(&tenant, session).await,
+                Stage::Deliver => {
+                    let more = self.deliver_session(&tenant, session).await;
+                    self.release(stage, &tenant, session, more);
+                }
+            }
+        }
+    }
+
+    /// The work taken for `session` in `stage` is done; `more` says some was left.
+    fn release(self: &Arc<Self>, stage: Stage, tenant: &Arc<Tenant>, session: i64, more: bool) {
+        if stage.queue(tenant).release(session, more, &self.busy) {
+            let (dispatcher, tenant) = (self.clone(), tenant.clone());
+            self.spawn_worker(async move { dispatcher.worker(stage, tenant).await });
         }
     }
 
@@ -345,6 +415,11 @@ impl Dispatcher {
                 Ok(sessions) => {
                     for (tenant, session) in sessions {
                         if let Some(tenant) = self.tenants.get(&tenant) {
+                            // The database may hold work the in-memory copy lacks.
+                            match stage {
+                                Stage::Run => tenant.events.invalidate(session),
+                                Stage::Deliver => tenant.outgoing.invalidate(session),
+                            }
                             self.schedule(stage, &tenant, session);
                         }
                     }

@@ -6,64 +6,113 @@ use std::sync::atomic::Ordering;
 
 use tracing::Instrument;
 
+use super::inbox::Take;
 use super::{BATCH, Dispatcher, Stage, Tenant};
 use crate::metrics::{self, TenantOutcome};
-use crate::mluvii::{Webhook, parse_webhook};
-use crate::storage::{Completion, JournalEntry, NewActivity};
+use crate::mluvii::{SendActivity, Webhook, parse_webhook};
+use crate::storage::{Completion, JournalEntry, NewActivity, OutboxEntry};
 
 impl Dispatcher {
-    /// Runs up to a batch of the session's events; returns whether more may be waiting. A
-    /// run worker takes a global permit only for the bot run itself, so a tenant with a deep
-    /// backlog holds at most its own share (its run workers) of the global permits.
-    pub(super) async fn run_session(self: &Arc<Self>, tenant: &Arc<Tenant>, session: i64) -> bool {
-        let events = match self
-            .storage
-            .pending_events(tenant.id(), session, BATCH)
-            .await
-        {
-            Ok(events) => events,
-            Err(e) => {
-                tracing::error!(tenant = %tenant.id(), session, error = %format!("{e:#}"), "reading the journal failed; the sweep retries");
-                return false;
-            }
+    /// Runs up to a batch of the session's events through the bot, then stores their outcomes
+    /// in one transaction on a task of its own: the worker goes on to its next session, and
+    /// the session is released (and its activities handed to the sender) once that commits.
+    /// A run worker takes a global permit only for each bot run itself, so a tenant with a
+    /// deep backlog holds at most its own share (its run workers) of the global permits.
+    pub(super) async fn run_session(self: &Arc<Self>, tenant: &Arc<Tenant>, session: i64) {
+        let Some((events, more)) = self.take_events(tenant, session).await else {
+            self.release(Stage::Run, tenant, session, false);
+            return;
         };
-        let full = events.len() == BATCH;
+        let mut completions = Vec::with_capacity(events.len());
+        let mut interrupted = false;
         for entry in events {
             if self.stopping() {
-                return false;
+                interrupted = true;
+                break;
             }
             let span =
                 tracing::info_span!("event", tenant = %tenant.id(), session, seq = entry.seq);
-            if !self.run_event(tenant, entry).instrument(span).await {
-                return false;
+            match self.run_event(tenant, &entry).instrument(span).await {
+                Some(completion) => completions.push(completion),
+                None => {
+                    interrupted = true;
+                    break;
+                }
             }
         }
-        full
+        if interrupted {
+            // The events not run stay in the journal; read them from there next time.
+            tenant.events.invalidate(session);
+        }
+        if completions.is_empty() {
+            self.release(Stage::Run, tenant, session, false);
+            return;
+        }
+        tenant.outgoing.begin(session);
+        let (dispatcher, tenant) = (self.clone(), tenant.clone());
+        self.spawn_worker(async move {
+            let more =
+                dispatcher.finish(&tenant, session, completions).await && more && !interrupted;
+            dispatcher.release(Stage::Run, &tenant, session, more);
+        });
     }
 
-    /// Runs one event and stores the outcome; `false` when the session must wait (no plugin,
-    /// storage failure).
-    async fn run_event(self: &Arc<Self>, tenant: &Arc<Tenant>, entry: JournalEntry) -> bool {
+    /// The session's next events: from memory, or from the journal when memory may lack some.
+    /// `None` when there is nothing to do now.
+    async fn take_events(
+        &self,
+        tenant: &Tenant,
+        session: i64,
+    ) -> Option<(Vec<JournalEntry>, bool)> {
+        match tenant.events.take(session, BATCH) {
+            Take::Items { items, more } if !items.is_empty() => Some((items, more)),
+            Take::Items { .. } | Take::Wait => None,
+            Take::Load => match self
+                .storage
+                .pending_events(tenant.id(), session, BATCH)
+                .await
+            {
+                Ok(events) => {
+                    let more = tenant.events.loaded(session, &events, BATCH);
+                    (!events.is_empty()).then_some((events, more))
+                }
+                Err(e) => {
+                    tenant.events.invalidate(session);
+                    tracing::error!(tenant = %tenant.id(), session, error = %format!("{e:#}"), "reading the journal failed; the sweep retries");
+                    None
+                }
+            },
+        }
+    }
+
+    /// Runs one event; returns its outcome (activities to send included), or `None` when the
+    /// session must wait (no plugin loaded).
+    async fn run_event(
+        self: &Arc<Self>,
+        tenant: &Arc<Tenant>,
+        entry: &JournalEntry,
+    ) -> Option<Completion> {
         // The tenant's configuration and plugin as of now: this event finishes on them even if
         // a reload or a swap happens meanwhile.
         let profile = tenant.profile();
         let Some(plugin) = tenant.plugin.load_full() else {
             tracing::warn!("no plugin loaded; the event waits in the journal");
-            return false;
+            return None;
+        };
+        let done = |activities: Vec<SendActivity>, error: Option<String>| {
+            Some(Completion {
+                seq: entry.seq,
+                activities: to_outbox(&activities),
+                error,
+            })
         };
         let event = match parse_webhook(&entry.body) {
             Ok(Webhook::Event(event)) => event,
-            Ok(Webhook::Ping) => {
-                return self
-                    .finish(tenant, entry.session_id, entry.seq, vec![], None)
-                    .await;
-            }
+            Ok(Webhook::Ping) => return done(vec![], None),
             Err(e) => {
                 let reason = format!("journaled body is unreadable: {e}");
                 tracing::error!(%reason);
-                return self
-                    .finish(tenant, entry.session_id, entry.seq, vec![], Some(reason))
-                    .await;
+                return done(vec![], Some(reason));
             }
         };
         let run = {
@@ -77,15 +126,7 @@ impl Dispatcher {
                 tracing::error!(error = %e, "the bot's task failed");
                 self.count_error(tenant.id(), "host_panic");
                 let fallback = profile.config.fallback.activities(entry.session_id, None);
-                return self
-                    .finish(
-                        tenant,
-                        entry.session_id,
-                        entry.seq,
-                        to_outbox(&fallback),
-                        Some(format!("host task failed: {e}")),
-                    )
-                    .await;
+                return done(fallback, Some(format!("host task failed: {e}")));
             }
         };
         self.metrics
@@ -109,46 +150,59 @@ impl Dispatcher {
             feed.push(
                 "event",
                 tenant.id(),
-                event_report(&entry, &run, &activities, error.as_deref()),
+                event_report(entry, &run, &activities, error.as_deref()),
             );
         }
-        self.finish(
-            tenant,
-            entry.session_id,
-            entry.seq,
-            to_outbox(&activities),
-            error,
-        )
-        .await
+        done(activities, error)
     }
 
-    /// Marks the event processed with its activities, and schedules their delivery.
+    /// Marks the events processed with their activities (one transaction), then hands the
+    /// activities to the sender; `false` when storing failed (the events run again later).
     async fn finish(
         self: &Arc<Self>,
         tenant: &Arc<Tenant>,
         session: i64,
-        seq: i64,
-        activities: Vec<NewActivity>,
-        error: Option<String>,
+        completions: Vec<Completion>,
     ) -> bool {
-        let deliver = !activities.is_empty();
-        let completion = Completion {
-            seq,
-            activities,
-            error,
+        let events = completions.len();
+        let rows: Vec<NewActivity> = completions
+            .iter()
+            .flat_map(|c| c.activities.iter().cloned())
+            .collect();
+        let ids = match self.storage.complete(completions).await {
+            Ok(ids) => ids,
+            Err(e) => {
+                tracing::error!(tenant = %tenant.id(), session, error = %format!("{e:#}"), "storing the events' outcomes failed; they will run again");
+                tenant.outgoing.abandon(session);
+                tenant.events.invalidate(session);
+                return false;
+            }
         };
-        if let Err(e) = self.storage.complete(completion).await {
-            tracing::error!(error = %format!("{e:#}"), "storing the event's outcome failed; it will run again");
-            return false;
-        }
+        let deliver = !ids.is_empty();
+        let entries = ids
+            .into_iter()
+            .zip(rows)
+            .map(|(id, row)| OutboxEntry {
+                id,
+                tenant: tenant.id().to_owned(),
+                session_id: session,
+                name: row.name,
+                body: row.body,
+                attempts: 0,
+                first_failure_ms: None,
+                last_error: None,
+                dead: false,
+            })
+            .collect();
+        tenant.outgoing.push(session, entries);
         // Saturating: a tenant removed and added again may finish events counted before.
-        let one_less = |n: usize| Some(n.saturating_sub(1));
+        let less = |n: usize| Some(n.saturating_sub(events));
         let _ = tenant
             .backlog
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, one_less);
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, less);
         let _ = self
             .backlog
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, one_less);
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, less);
         if deliver {
             self.schedule(Stage::Deliver, tenant, session);
         }

@@ -5,6 +5,7 @@
 
 use std::time::Instant;
 
+use super::inbox::Take;
 use super::{BATCH, Dispatcher, Tenant};
 use crate::delivery::Attempt;
 use crate::metrics;
@@ -22,25 +23,36 @@ enum Delivery {
 impl Dispatcher {
     /// Delivers up to a batch of the session's activities; returns whether more may wait.
     pub(super) async fn deliver_session(&self, tenant: &Tenant, session: i64) -> bool {
-        let pending = match self
-            .storage
-            .pending_activities(tenant.id(), session, BATCH)
-            .await
-        {
-            Ok(pending) => pending,
-            Err(e) => {
-                tracing::error!(tenant = %tenant.id(), session, error = %format!("{e:#}"), "reading the outbox failed; the sweep retries");
-                return false;
-            }
+        let (pending, more) = match tenant.outgoing.take(session, BATCH) {
+            Take::Items { items, more } => (items, more),
+            Take::Wait => return false,
+            Take::Load => match self
+                .storage
+                .pending_activities(tenant.id(), session, BATCH)
+                .await
+            {
+                Ok(pending) => {
+                    let more = tenant.outgoing.loaded(session, &pending, BATCH);
+                    (pending, more)
+                }
+                Err(e) => {
+                    tenant.outgoing.invalidate(session);
+                    tracing::error!(tenant = %tenant.id(), session, error = %format!("{e:#}"), "reading the outbox failed; the sweep retries");
+                    return false;
+                }
+            },
         };
-        let full = pending.len() == BATCH;
         for entry in pending {
             match self.deliver(tenant, entry).await {
                 Delivery::Sent => {}
-                Delivery::Blocked | Delivery::Interrupted => return false,
+                Delivery::Blocked | Delivery::Interrupted => {
+                    // What was taken and not sent stays in the outbox: read it from there.
+                    tenant.outgoing.invalidate(session);
+                    return false;
+                }
             }
         }
-        full
+        more
     }
 
     async fn deliver(&self, tenant: &Tenant, entry: OutboxEntry) -> Delivery {

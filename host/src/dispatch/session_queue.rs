@@ -117,17 +117,23 @@ impl SessionQueue {
         session
     }
 
-    /// A worker is done with `session` for now; `more` says it left work behind (a full
-    /// batch), so the session goes to the back of the queue.
-    pub fn release(&self, session: i64, more: bool, busy: &Tracker) {
+    /// The work taken for `session` is done (possibly after its worker went on to other
+    /// sessions); `more` says work was left behind, so the session goes to the back of the
+    /// queue. Returns whether the caller must start a worker (as [`SessionQueue::push`]).
+    pub fn release(&self, session: i64, more: bool, busy: &Tracker) -> bool {
         let mut state = self.state();
         let dirty = state.dirty.remove(&session);
         if more || dirty {
             state.ready.push_back(session);
+            if state.workers < self.max_workers.load(Ordering::SeqCst) {
+                state.workers += 1;
+                return true;
+            }
         } else {
             state.scheduled.remove(&session);
             busy.remove();
         }
+        false
     }
 }
 
@@ -146,18 +152,29 @@ mod tests {
         assert_eq!(queue.next(), Some(1));
         assert_eq!(queue.next(), Some(2));
         assert_eq!(queue.next(), Some(3));
-        // Session 1 got work while it was handled: it comes back.
-        queue.release(1, false, &busy);
+        // Session 1 got work while it was handled: it comes back (two workers still run).
+        assert!(!queue.release(1, false, &busy));
         assert_eq!(queue.next(), Some(1));
-        queue.release(1, false, &busy);
-        queue.release(2, true, &busy);
+        assert!(!queue.release(1, false, &busy));
+        assert!(!queue.release(2, true, &busy));
         assert_eq!(queue.next(), Some(2));
-        queue.release(2, false, &busy);
-        queue.release(3, false, &busy);
+        assert!(!queue.release(2, false, &busy));
+        assert!(!queue.release(3, false, &busy));
         assert_eq!(busy.count(), 0);
         assert_eq!(queue.next(), None);
         assert_eq!(queue.next(), None);
         assert!(queue.push(4, &busy), "workers stopped, so a new one starts");
+        assert_eq!(queue.next(), Some(4));
+        assert_eq!(
+            queue.next(),
+            None,
+            "the worker left while 4's work was finishing"
+        );
+        assert!(
+            queue.release(4, true, &busy),
+            "more work and no worker: the caller starts one"
+        );
+        assert_eq!(queue.next(), Some(4));
     }
 
     #[tokio::test]

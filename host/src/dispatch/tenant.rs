@@ -10,10 +10,12 @@ use std::sync::{Arc, Mutex};
 use arc_swap::{ArcSwap, ArcSwapOption};
 use tokio::sync::Notify;
 
+use super::inbox::{Inbox, MAX_PER_SESSION, PROCESS_BUDGET};
 use super::session_queue::SessionQueue;
 use crate::config::{Secret, TenantConfig};
 use crate::delivery::MluviiClient;
 use crate::runtime::{Plugin, TenantEnv};
+use crate::storage::{JournalEntry, OutboxEntry};
 
 /// What a tenant's configuration says, ready for use.
 pub struct TenantProfile {
@@ -51,6 +53,10 @@ pub struct Tenant {
     pub runs: SessionQueue,
     /// Sessions with activities to send; its workers are this tenant's concurrent deliveries.
     pub deliveries: SessionQueue,
+    /// Journaled events on their way from ingress to the runner, in memory.
+    pub events: Inbox<JournalEntry>,
+    /// Stored activities on their way from the runner to the sender, in memory.
+    pub outgoing: Inbox<OutboxEntry>,
     /// Journaled events not yet processed.
     pub backlog: AtomicUsize,
     status: Mutex<LoadStatus>,
@@ -77,6 +83,8 @@ impl Tenant {
             id: profile.env.id.clone(),
             runs: SessionQueue::new(limits.max_concurrent_runs),
             deliveries: SessionQueue::new(limits.max_concurrent_deliveries),
+            events: Inbox::new(MAX_PER_SESSION, &PROCESS_BUDGET),
+            outgoing: Inbox::new(MAX_PER_SESSION, &PROCESS_BUDGET),
             profile: ArcSwap::from_pointee(profile),
             plugin: ArcSwapOption::empty(),
             backlog: Default::default(),

@@ -97,7 +97,9 @@ pub struct TenantBacklog {
 pub type SessionRef = (String, i64);
 
 /// The storage of the event path. Every method is atomic; `append` and `complete` are durable
-/// when they return (concurrent calls share one commit).
+/// when they return (concurrent calls share one commit). `mark_sent` may return before its
+/// commit: calls made afterwards see it, and if the process dies first the activity is sent
+/// again (delivery is at least once).
 #[async_trait]
 pub trait Storage: Send + Sync {
     /// Journals an accepted webhook; returns its journal position.
@@ -111,8 +113,9 @@ pub trait Storage: Send + Sync {
         session_id: i64,
         limit: usize,
     ) -> anyhow::Result<Vec<JournalEntry>>;
-    /// Marks an event processed and stores its activities in the outbox, in one transaction.
-    async fn complete(&self, completion: Completion) -> anyhow::Result<()>;
+    /// Marks events processed and stores their activities in the outbox, all in one
+    /// transaction; returns the outbox ids of the activities, in order.
+    async fn complete(&self, completions: Vec<Completion>) -> anyhow::Result<Vec<i64>>;
     /// Sessions with unsent activities (including those blocked by a dead letter).
     async fn sessions_with_activities(&self) -> anyhow::Result<Vec<SessionRef>>;
     /// Up to `limit` unsent activities of a session (dead letters included), in order.

@@ -172,32 +172,36 @@ impl Storage for SqliteStorage {
             .await
     }
 
-    async fn complete(&self, completion: Completion) -> anyhow::Result<()> {
+    async fn complete(&self, completions: Vec<Completion>) -> anyhow::Result<Vec<i64>> {
         let now = super::now_ms();
         self.writer
             .call(move |conn| {
-                let (tenant, session_id): (String, i64) = conn
-                    .prepare_cached(
-                        "UPDATE journal SET processed_at = ?2, error = ?3
-                         WHERE seq = ?1 AND processed_at IS NULL RETURNING tenant, session_id",
-                    )?
-                    .query_row(params![completion.seq, now, completion.error], |row| {
-                        Ok((row.get(0)?, row.get(1)?))
-                    })?;
+                let mut mark = conn.prepare_cached(
+                    "UPDATE journal SET processed_at = ?2, error = ?3
+                     WHERE seq = ?1 AND processed_at IS NULL RETURNING tenant, session_id",
+                )?;
                 let mut insert = conn.prepare_cached(
                     "INSERT INTO outbox (tenant, session_id, event_seq, name, body)
                      VALUES (?1, ?2, ?3, ?4, ?5)",
                 )?;
-                for activity in &completion.activities {
-                    insert.execute(params![
-                        tenant,
-                        session_id,
-                        completion.seq,
-                        activity.name,
-                        activity.body
-                    ])?;
+                let mut ids = Vec::new();
+                for completion in &completions {
+                    let (tenant, session_id): (String, i64) = mark
+                        .query_row(params![completion.seq, now, completion.error], |row| {
+                            Ok((row.get(0)?, row.get(1)?))
+                        })?;
+                    for activity in &completion.activities {
+                        insert.execute(params![
+                            tenant,
+                            session_id,
+                            completion.seq,
+                            activity.name,
+                            activity.body
+                        ])?;
+                        ids.push(conn.last_insert_rowid());
+                    }
                 }
-                Ok(())
+                Ok(ids)
             })
             .await
     }
@@ -236,15 +240,13 @@ impl Storage for SqliteStorage {
 
     async fn mark_sent(&self, id: i64) -> anyhow::Result<()> {
         let now = super::now_ms();
-        self.writer
-            .call(move |conn| {
-                conn.prepare_cached(
-                    "UPDATE outbox SET status = ?2, finished_at = ?3 WHERE id = ?1",
-                )?
+        // Not awaited: the sender goes on with the session's next activity, and the writer
+        // commits this with the next group (later calls on the writer see it).
+        self.writer.submit(move |conn| {
+            conn.prepare_cached("UPDATE outbox SET status = ?2, finished_at = ?3 WHERE id = ?1")?
                 .execute(params![id, OUTBOX_SENT, now])?;
-                Ok(())
-            })
-            .await
+            Ok(())
+        })
     }
 
     async fn record_failure(&self, id: i64, error: &str, now_ms: i64) -> anyhow::Result<()> {

@@ -34,24 +34,26 @@ async fn events_come_back_per_session_in_order_and_completing_fills_the_outbox()
     let pending = db.pending_events("a", 1, 10).await.unwrap();
     let bodies: Vec<_> = pending.iter().map(|e| e.body.clone()).collect();
     assert_eq!(bodies, vec![b"a1".to_vec(), b"a2".to_vec()]);
-    db.complete(Completion {
-        seq: a1,
-        activities: vec![activity("r1"), activity("r2")],
-        error: None,
-    })
-    .await
-    .unwrap();
+    let ids = db
+        .complete(vec![Completion {
+            seq: a1,
+            activities: vec![activity("r1"), activity("r2")],
+            error: None,
+        }])
+        .await
+        .unwrap();
     assert_eq!(db.pending_events("a", 1, 10).await.unwrap()[0].seq, a2);
     let out = db.pending_activities("a", 1, 10).await.unwrap();
+    assert_eq!(ids, out.iter().map(|a| a.id).collect::<Vec<_>>());
     assert_eq!(out.len(), 2);
     assert_eq!((out[0].body.as_str(), out[1].body.as_str()), ("r1", "r2"));
     assert!(out[0].id < out[1].id);
     // Completing twice is an error and stores nothing twice.
-    let again = db.complete(Completion {
+    let again = db.complete(vec![Completion {
         seq: a1,
         activities: vec![activity("dup")],
         error: None,
-    });
+    }]);
     assert!(again.await.is_err());
     assert_eq!(db.pending_activities("a", 1, 10).await.unwrap().len(), 2);
 }
@@ -60,11 +62,11 @@ async fn events_come_back_per_session_in_order_and_completing_fills_the_outbox()
 async fn failures_keep_the_first_time_and_dead_letters_can_be_retried_or_dropped() {
     let db = SqliteStorage::in_memory().unwrap();
     let seq = db.append(event("a", 7, "e")).await.unwrap();
-    db.complete(Completion {
+    db.complete(vec![Completion {
         seq,
         activities: vec![activity("x"), activity("y")],
         error: None,
-    })
+    }])
     .await
     .unwrap();
     let out = db.pending_activities("a", 7, 10).await.unwrap();
@@ -128,11 +130,11 @@ async fn pruning_removes_only_finished_rows() {
     let db = SqliteStorage::in_memory().unwrap();
     let done = db.append(event("a", 1, "done")).await.unwrap();
     db.append(event("a", 2, "waiting")).await.unwrap();
-    db.complete(Completion {
+    db.complete(vec![Completion {
         seq: done,
         activities: vec![activity("sent"), activity("unsent")],
         error: None,
-    })
+    }])
     .await
     .unwrap();
     let out = db.pending_activities("a", 1, 10).await.unwrap();
