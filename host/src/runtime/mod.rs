@@ -16,6 +16,8 @@ pub mod warm;
 #[cfg(test)]
 mod convert_tests;
 
+pub use convert_activity::activity_to_wire;
+pub use convert_event::event_to_wit;
 pub use engine::EngineSettings;
 pub use invoke::{BotError, BotRun, Runtime};
 pub use native::{NativeBot, NativeEcho};

@@ -1,0 +1,143 @@
+//! Micro-benchmarks of the pieces of one event's path (divan): instantiate + call of the echo
+//! bot from its `InstancePre` (no conversion, no session facts), the runtime's whole step
+//! (fresh instance and warm instance), event and activity conversion, and parsing a webhook.
+//!
+//! Run: `cargo bench -p wasmbot-tests --bench micro` (after `(cd plugins && cargo build
+//! --release)`); divan prints the median of each.
+
+use std::hint::black_box;
+use std::sync::{Arc, LazyLock};
+use std::time::Duration;
+
+use wasmbot::mluvii::{InboundActivity, Webhook, WebhookEvent, parse_webhook};
+use wasmbot::runtime::bindings::types::{Activity, Context, Message};
+use wasmbot::runtime::bindings::{Bot, BotPre};
+use wasmbot::runtime::host_state::HostState;
+use wasmbot::runtime::{InstanceReuse, Limits, Plugin, TenantEnv, activity_to_wire, event_to_wit};
+use wasmbot_tests::{load, plugins, runtime, tenant};
+use wasmtime::Store;
+use wasmtime::component::Component;
+
+fn main() {
+    divan::main();
+}
+
+const TEXT: &[u8] = br#"{"activity":"Text","sessionId":2359788,"text":"Hello world!","timestamp":"2020-09-09T10:03:46.792954","language":"en","source":"Default"}"#;
+
+struct Setup {
+    pre: BotPre<HostState>,
+    plugin: Plugin,
+    fresh: Arc<TenantEnv>,
+    warm: Arc<TenantEnv>,
+    event: WebhookEvent,
+}
+
+static SETUP: LazyLock<Setup> = LazyLock::new(|| {
+    let bytes = std::fs::read(plugins::ECHO).expect("build the plugins first");
+    let component = Component::new(runtime().engine(), &bytes).expect("compiles");
+    let instance_pre = runtime()
+        .linker()
+        .instantiate_pre(&component)
+        .expect("links");
+    let Ok(Webhook::Event(event)) = parse_webhook(TEXT) else {
+        unreachable!()
+    };
+    let reuse = Limits {
+        reuse: InstanceReuse {
+            max_events: u32::MAX,
+            max_age: Duration::from_secs(3600),
+        },
+        ..Limits::default()
+    };
+    Setup {
+        pre: BotPre::new(instance_pre).expect("the bot world"),
+        plugin: load(plugins::ECHO),
+        fresh: tenant("fresh", serde_json::json!({}), Limits::default()),
+        warm: tenant("warm", serde_json::json!({}), reuse),
+        event,
+    }
+});
+
+/// A new store, instantiation from the `InstancePre`, and the `handle` call.
+#[divan::bench]
+fn instantiate_and_call_echo(bencher: divan::Bencher) {
+    let setup = &*SETUP;
+    let context = Context {
+        tenant: "fresh".into(),
+        session_id: setup.event.session_id,
+        language: Some("en".into()),
+        channel: None,
+    };
+    let event = event_to_wit(&setup.event.activity);
+    bencher.bench_local(|| {
+        let mut store = Store::new(
+            runtime().engine(),
+            HostState::new(setup.fresh.clone(), setup.event.session_id),
+        );
+        store.set_epoch_deadline(1_000);
+        let bot: Bot = setup.pre.instantiate(&mut store).expect("instantiates");
+        let returned = bot
+            .wasmbot_bot_handler()
+            .call_handle(&mut store, &context, &event)
+            .expect("no trap")
+            .expect("no error");
+        black_box(returned)
+    });
+}
+
+/// `Runtime::handle` on a fresh instance: store, limits, instantiate, call, conversion of
+/// the reply to Send API bodies, session facts.
+#[divan::bench]
+fn runtime_step_fresh_instance(bencher: divan::Bencher) {
+    let setup = &*SETUP;
+    bencher.bench_local(|| black_box(runtime().handle(&setup.plugin, &setup.fresh, &setup.event)));
+}
+
+/// `Runtime::handle` on the tenant's warm instance (`reuse_instance_events`).
+#[divan::bench]
+fn runtime_step_warm_instance(bencher: divan::Bencher) {
+    let setup = &*SETUP;
+    bencher.bench_local(|| black_box(runtime().handle(&setup.plugin, &setup.warm, &setup.event)));
+}
+
+/// Parsing a `Text` webhook (JSON to the typed inbound activity).
+#[divan::bench]
+fn parse_text_webhook() -> Result<Webhook, wasmbot::mluvii::WebhookError> {
+    parse_webhook(black_box(TEXT))
+}
+
+/// Parsing the largest fixture (GetAvailableGroupsResponse with its group list).
+#[divan::bench]
+fn parse_groups_webhook(bencher: divan::Bencher) {
+    let body = std::fs::read(wasmbot_tests::fixture(
+        "in-get-available-groups-response.json",
+    ))
+    .unwrap();
+    bencher.bench_local(|| parse_webhook(black_box(&body)));
+}
+
+/// The inbound activity as the contract's event.
+#[divan::bench]
+fn convert_event(bencher: divan::Bencher) {
+    let activity: &InboundActivity = &SETUP.event.activity;
+    bencher.bench_local(|| event_to_wit(black_box(activity)));
+}
+
+/// A returned text message as a Send API body, serialized as it is stored.
+#[divan::bench]
+fn convert_activity_and_serialize(bencher: divan::Bencher) {
+    bencher
+        .with_inputs(|| {
+            Activity::Message(Message {
+                text: Some("You said: Hello world!".into()),
+                cards: vec![],
+                layout: None,
+                suggested_actions: vec![],
+                ignoring_input: false,
+            })
+        })
+        .bench_values(|activity| {
+            let wire = activity_to_wire(2359788, activity).expect("valid");
+            wire.to_json().to_string()
+        });
+}
