@@ -6,6 +6,7 @@
 
 mod load;
 mod process;
+mod scale;
 mod sink;
 
 use std::path::PathBuf;
@@ -19,6 +20,7 @@ use crate::runtime::{NativeEcho, Plugin};
 use crate::server::{run, setup::build_state};
 use crate::storage::Durability;
 pub use load::LoadShape;
+pub use scale::{ScaleFigures, run_scale};
 use sink::Sink;
 
 /// Which bot handles the events.

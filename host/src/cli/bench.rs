@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context as _, bail};
 
-use crate::bench::{BenchOptions, LoadShape, Variant, run_bench};
+use crate::bench::{BenchOptions, LoadShape, Variant, run_bench, run_scale};
 use crate::storage::Durability;
 
 /// Arguments of `wasmbot bench`.
@@ -37,6 +37,13 @@ pub struct BenchArgs {
     /// Journal without fsync.
     #[arg(long)]
     pub no_fsync: bool,
+    /// Instead of the load: start N tenants, each with its own build of the echo bot, cold
+    /// and then from the compiled cache, and time the first event of untouched tenants.
+    #[arg(long, default_value_t = 0)]
+    pub scale: usize,
+    /// With `--scale`: how many untouched tenants get a first event.
+    #[arg(long, default_value_t = 20)]
+    pub probes: usize,
 }
 
 /// Runs the benchmark.
@@ -46,6 +53,11 @@ pub fn bench(args: &BenchArgs) -> anyhow::Result<()> {
             "{} is missing: build the plugins first (`cd plugins && cargo build --release`)",
             args.plugin.display()
         );
+    }
+    if args.scale > 0 {
+        let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+        runtime.block_on(run_scale(&args.plugin, args.scale, args.probes))?;
+        return Ok(());
     }
     let variants = match args.bot.as_str() {
         "wasm" => vec![Variant::Wasm],
