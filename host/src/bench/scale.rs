@@ -136,9 +136,7 @@ async fn start_and_probe(
             900_000 + probe
         );
         let response = http
-            .post(format!(
-                "{host}/webhook/t{tenant}?access_token=bench-token"
-            ))
+            .post(format!("{host}/webhook/t{tenant}?access_token=bench-token"))
             .header("content-type", "application/json")
             .body(body)
             .send()
@@ -189,7 +187,10 @@ pub async fn run_scale(echo: &Path, tenants: usize, probes: usize) -> anyhow::Re
     println!("wasmbot bench --scale: {tenants} tenants, each with its own build of the echo bot");
     let before = rss_bytes();
     let (load_cold, _, _) = start_and_probe(&config, &sink, 0).await?;
-    println!("start-up, every plugin compiled: {:.2} s", load_cold.as_secs_f64());
+    println!(
+        "start-up, every plugin compiled: {:.2} s",
+        load_cold.as_secs_f64()
+    );
     let (load_cached, rss, first_event_ms) = start_and_probe(&config, &sink, probes).await?;
     sink_server.abort();
     let figures = ScaleFigures {
