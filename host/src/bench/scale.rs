@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 
-use super::process;
 use super::sink::Sink;
+use super::{percentile_ms, process};
 use crate::config::{ConfigFile, LimitsConfig, MluviiConfig, ServerConfig, TenantConfig};
 use crate::server::{run, setup::build_state};
 use crate::storage::Durability;
@@ -30,8 +30,8 @@ pub struct ScaleFigures {
     /// Resident memory added per tenant (after the cached start-up, against the process before
     /// the first start-up; what the allocator kept from the cold start-up counts too), KiB.
     pub rss_per_tenant_kib: f64,
-    /// First-event latencies of untouched tenants (ms), sorted.
-    pub first_event_ms: Vec<f64>,
+    /// First-event latencies of untouched tenants (µs), sorted.
+    pub first_event_us: Vec<u64>,
 }
 
 /// The echo component with a custom section `wasmbot-bench` holding `tenant`: a distinct
@@ -60,19 +60,6 @@ fn leb128(out: &mut Vec<u8>, mut value: u64) {
         }
         out.push(byte | 0x80);
     }
-}
-
-/// The resident set size now (`VmRSS`), in bytes; 0 where `/proc` is missing.
-fn rss_bytes() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        })
-        .map_or(0, |kib| kib * 1024)
 }
 
 fn config(dir: &Path, tenants: usize, sink_url: &str) -> anyhow::Result<ConfigFile> {
@@ -111,11 +98,11 @@ async fn start_and_probe(
     config: &ConfigFile,
     sink: &std::sync::Arc<Sink>,
     probes: usize,
-) -> anyhow::Result<(Duration, u64, Vec<f64>)> {
+) -> anyhow::Result<(Duration, u64, Vec<u64>)> {
     let started = Instant::now();
     let state = build_state(config, None, None).await?;
     let load = started.elapsed();
-    let rss = rss_bytes();
+    let rss = process::rss_bytes();
     let all_tenants = state.tenants.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let host = format!("http://{}", listener.local_addr()?);
@@ -153,7 +140,7 @@ async fn start_and_probe(
             );
             tokio::time::sleep(Duration::from_micros(200)).await;
         }
-        latencies.push(sent.elapsed().as_secs_f64() * 1000.0);
+        latencies.push(sent.elapsed().as_micros() as u64);
     }
     let _ = stop.send(());
     server.await??;
@@ -164,7 +151,7 @@ async fn start_and_probe(
     }
     drop(all_tenants);
     tokio::time::sleep(Duration::from_millis(200)).await;
-    latencies.sort_by(f64::total_cmp);
+    latencies.sort_unstable();
     Ok((load, rss, latencies))
 }
 
@@ -185,13 +172,13 @@ pub async fn run_scale(echo: &Path, tenants: usize, probes: usize) -> anyhow::Re
     let config = config(dir.path(), tenants, &sink_url)?;
 
     println!("wasmbot bench --scale: {tenants} tenants, each with its own build of the echo bot");
-    let before = rss_bytes();
+    let before = process::rss_bytes();
     let (load_cold, _, _) = start_and_probe(&config, &sink, 0).await?;
     println!(
         "start-up, every plugin compiled: {:.2} s",
         load_cold.as_secs_f64()
     );
-    let (load_cached, rss, first_event_ms) = start_and_probe(&config, &sink, probes).await?;
+    let (load_cached, rss, first_event_us) = start_and_probe(&config, &sink, probes).await?;
     sink_server.abort();
     let figures = ScaleFigures {
         tenants,
@@ -199,15 +186,7 @@ pub async fn run_scale(echo: &Path, tenants: usize, probes: usize) -> anyhow::Re
         load_cached,
         rss_mib: rss as f64 / (1 << 20) as f64,
         rss_per_tenant_kib: rss.saturating_sub(before) as f64 / 1024.0 / tenants.max(1) as f64,
-        first_event_ms,
-    };
-    let pick = |p: f64| {
-        let v = &figures.first_event_ms;
-        if v.is_empty() {
-            f64::NAN
-        } else {
-            v[((v.len() as f64 * p).ceil() as usize).clamp(1, v.len()) - 1]
-        }
+        first_event_us,
     };
     println!(
         "start-up, every plugin from the compiled cache: {:.2} s",
@@ -221,9 +200,9 @@ pub async fn run_scale(echo: &Path, tenants: usize, probes: usize) -> anyhow::Re
     );
     println!(
         "first event of an untouched tenant ({} tenants): median {:.2} ms, max {:.2} ms",
-        figures.first_event_ms.len(),
-        pick(0.5),
-        pick(1.0)
+        figures.first_event_us.len(),
+        percentile_ms(&figures.first_event_us, 0.5),
+        percentile_ms(&figures.first_event_us, 1.0)
     );
     Ok(figures)
 }
