@@ -99,19 +99,18 @@ fn main() {
 /// Sorted times of `EVENTS` events of a started session, each "pizza" (help with the topic
 /// buttons: the bot reads and writes its step in state and reads two settings).
 fn per_event(plugin: &Plugin, lang: &str, limits: Limits) -> Vec<Duration> {
-    let runtime = runtime();
     let acme = tenant(
         "acme",
         json!({"topics": ["Sales", "Complaint", "Other"]}),
         limits,
     );
     let start = event(json!({"activity": "ConversationStarted", "sessionId": 1, "language": "en"}));
-    runtime.handle(plugin, &acme, &start).result.unwrap();
+    wasmbot_tests::run(plugin, &acme, &start).result.unwrap();
     let text = event(json!({"activity": "Text", "sessionId": 1, "text": "pizza"}));
     let mut events: Vec<Duration> = (0..EVENTS)
         .map(|_| {
             let started = Instant::now();
-            let run = runtime.handle(plugin, &acme, &text);
+            let run = wasmbot_tests::run(plugin, &acme, &text);
             let elapsed = started.elapsed();
             assert_eq!(run.result.unwrap().len(), 1, "{lang}");
             elapsed

@@ -14,7 +14,7 @@ use wasmbot::runtime::bindings::types::{Activity, Context, Message};
 use wasmbot::runtime::bindings::{Bot, BotPre};
 use wasmbot::runtime::host_state::HostState;
 use wasmbot::runtime::{InstanceReuse, Limits, Plugin, TenantEnv, activity_to_wire, event_to_wit};
-use wasmbot_tests::{load, plugins, runtime, tenant};
+use wasmbot_tests::{io, load, plugins, run, runtime, tenant};
 use wasmtime::Store;
 use wasmtime::component::Component;
 
@@ -58,7 +58,8 @@ static SETUP: LazyLock<Setup> = LazyLock::new(|| {
     }
 });
 
-/// A new store, instantiation from the `InstancePre`, and the `handle` call.
+/// A new store, instantiation from the `InstancePre`, and the `handle` call (async, as the
+/// host runs bots).
 #[divan::bench]
 fn instantiate_and_call_echo(bencher: divan::Bencher) {
     let setup = &*SETUP;
@@ -75,13 +76,20 @@ fn instantiate_and_call_echo(bencher: divan::Bencher) {
             HostState::new(setup.fresh.clone(), setup.event.session_id),
         );
         store.set_epoch_deadline(1_000);
-        let bot: Bot = setup.pre.instantiate(&mut store).expect("instantiates");
-        let returned = bot
-            .wasmbot_bot_handler()
-            .call_handle(&mut store, &context, &event)
-            .expect("no trap")
-            .expect("no error");
-        black_box(returned)
+        io().block_on(async {
+            let bot: Bot = setup
+                .pre
+                .instantiate_async(&mut store)
+                .await
+                .expect("instantiates");
+            let returned = bot
+                .wasmbot_bot_handler()
+                .call_handle(&mut store, &context, &event)
+                .await
+                .expect("no trap")
+                .expect("no error");
+            black_box(returned)
+        })
     });
 }
 
@@ -90,14 +98,14 @@ fn instantiate_and_call_echo(bencher: divan::Bencher) {
 #[divan::bench]
 fn runtime_step_fresh_instance(bencher: divan::Bencher) {
     let setup = &*SETUP;
-    bencher.bench_local(|| black_box(runtime().handle(&setup.plugin, &setup.fresh, &setup.event)));
+    bencher.bench_local(|| black_box(run(&setup.plugin, &setup.fresh, &setup.event)));
 }
 
 /// `Runtime::handle` on the tenant's warm instance (`reuse_instance_events`).
 #[divan::bench]
 fn runtime_step_warm_instance(bencher: divan::Bencher) {
     let setup = &*SETUP;
-    bencher.bench_local(|| black_box(runtime().handle(&setup.plugin, &setup.warm, &setup.event)));
+    bencher.bench_local(|| black_box(run(&setup.plugin, &setup.warm, &setup.event)));
 }
 
 /// Parsing a `Text` webhook (JSON to the typed inbound activity).

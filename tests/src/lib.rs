@@ -35,21 +35,24 @@ pub fn load(path: &str) -> Plugin {
         .unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
-/// A fresh in-memory state store, as bots reach it (waited for on a runtime shared by the
-/// tests of one binary; call the bot from a plain thread, not from an async task).
-pub fn state_store() -> Arc<dyn StateStore> {
+/// The async runtime bots run on in these tests, shared by the tests of one binary (call
+/// [`run`] from a plain thread, not from an async task).
+pub fn io() -> &'static tokio::runtime::Runtime {
     static IO: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    let io = IO.get_or_init(|| {
+    IO.get_or_init(|| {
         tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
+            .worker_threads(2)
             .enable_all()
             .build()
             .expect("a runtime")
-    });
-    Arc::new(StorageState::new(
-        Arc::new(SqliteStorage::in_memory().unwrap()),
-        io.handle().clone(),
-    ))
+    })
+}
+
+/// A fresh in-memory state store, as bots reach it.
+pub fn state_store() -> Arc<dyn StateStore> {
+    Arc::new(StorageState::new(Arc::new(
+        SqliteStorage::in_memory().unwrap(),
+    )))
 }
 
 /// A tenant with its own in-memory state and the given settings.
@@ -89,7 +92,7 @@ pub fn text(session: i64, text: &str) -> WebhookEvent {
 
 /// Runs one event; the activities as Send API JSON, or the bot's error.
 pub fn run(plugin: &Plugin, tenant: &Arc<TenantEnv>, event: &WebhookEvent) -> BotRun {
-    runtime().handle(plugin, tenant, event)
+    io().block_on(runtime().handle(plugin, tenant, event))
 }
 
 /// Runs one event that must succeed and returns the Send API bodies.

@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use async_trait::async_trait;
+
 use crate::runtime::bindings::wasmbot::bot::state::Host;
 use crate::runtime::host_state::HostState;
 use crate::storage::Storage;
@@ -12,43 +14,42 @@ pub const MAX_KEY_BYTES: usize = 512;
 /// Largest value a bot may store, in bytes.
 pub const MAX_VALUE_BYTES: usize = 256 * 1024;
 
-/// The state as a bot instance reaches it: synchronously, from the blocking thread the bot runs
-/// on. `scope` is the tenant id (or a host-internal scope); implementations keep scopes apart.
+/// The state as a bot instance reaches it. `scope` is the tenant id (or a host-internal
+/// scope); implementations keep scopes apart.
+#[async_trait]
 pub trait StateStore: Send + Sync {
     /// The value under `key` in `scope`.
-    fn get(&self, scope: &str, key: &str) -> anyhow::Result<Option<Vec<u8>>>;
+    async fn get(&self, scope: &str, key: &str) -> anyhow::Result<Option<Vec<u8>>>;
     /// Stores `value` under `key` in `scope`.
-    fn set(&self, scope: &str, key: &str, value: &[u8]) -> anyhow::Result<()>;
+    async fn set(&self, scope: &str, key: &str, value: Vec<u8>) -> anyhow::Result<()>;
     /// Removes `key` from `scope`.
-    fn delete(&self, scope: &str, key: &str) -> anyhow::Result<()>;
+    async fn delete(&self, scope: &str, key: &str) -> anyhow::Result<()>;
 }
 
-/// [`StateStore`] over the async [`Storage`]: each call waits for the storage on the async
-/// runtime. Call it from a blocking thread (bots run on them), never from an async task.
+/// [`StateStore`] over the [`Storage`] backend.
 pub struct StorageState {
     storage: Arc<dyn Storage>,
-    runtime: tokio::runtime::Handle,
 }
 
 impl StorageState {
-    /// State kept by `storage`, waited for on `runtime`.
-    pub fn new(storage: Arc<dyn Storage>, runtime: tokio::runtime::Handle) -> Self {
-        Self { storage, runtime }
+    /// State kept by `storage`.
+    pub fn new(storage: Arc<dyn Storage>) -> Self {
+        Self { storage }
     }
 }
 
+#[async_trait]
 impl StateStore for StorageState {
-    fn get(&self, scope: &str, key: &str) -> anyhow::Result<Option<Vec<u8>>> {
-        self.runtime.block_on(self.storage.state_get(scope, key))
+    async fn get(&self, scope: &str, key: &str) -> anyhow::Result<Option<Vec<u8>>> {
+        self.storage.state_get(scope, key).await
     }
 
-    fn set(&self, scope: &str, key: &str, value: &[u8]) -> anyhow::Result<()> {
-        self.runtime
-            .block_on(self.storage.state_set(scope, key, value.to_vec()))
+    async fn set(&self, scope: &str, key: &str, value: Vec<u8>) -> anyhow::Result<()> {
+        self.storage.state_set(scope, key, value).await
     }
 
-    fn delete(&self, scope: &str, key: &str) -> anyhow::Result<()> {
-        self.runtime.block_on(self.storage.state_delete(scope, key))
+    async fn delete(&self, scope: &str, key: &str) -> anyhow::Result<()> {
+        self.storage.state_delete(scope, key).await
     }
 }
 
@@ -66,15 +67,16 @@ fn check_key(key: &str) -> Result<(), String> {
 }
 
 impl Host for HostState {
-    fn get(&mut self, key: String) -> Result<Option<Vec<u8>>, String> {
+    async fn get(&mut self, key: String) -> Result<Option<Vec<u8>>, String> {
         check_key(&key)?;
         self.tenant
             .state
             .get(&self.tenant.id, &key)
+            .await
             .map_err(|e| self.storage_failure("get", e))
     }
 
-    fn set(&mut self, key: String, value: Vec<u8>) -> Result<(), String> {
+    async fn set(&mut self, key: String, value: Vec<u8>) -> Result<(), String> {
         check_key(&key)?;
         if value.len() > MAX_VALUE_BYTES {
             return Err(format!(
@@ -84,15 +86,17 @@ impl Host for HostState {
         }
         self.tenant
             .state
-            .set(&self.tenant.id, &key, &value)
+            .set(&self.tenant.id, &key, value)
+            .await
             .map_err(|e| self.storage_failure("set", e))
     }
 
-    fn delete(&mut self, key: String) -> Result<(), String> {
+    async fn delete(&mut self, key: String) -> Result<(), String> {
         check_key(&key)?;
         self.tenant
             .state
             .delete(&self.tenant.id, &key)
+            .await
             .map_err(|e| self.storage_failure("delete", e))
     }
 }

@@ -65,8 +65,8 @@ pub fn load(path: &Path) -> anyhow::Result<LoadedPlugin> {
 pub struct OfflineBot {
     loaded: Arc<LoadedPlugin>,
     tenant: Arc<TenantEnv>,
-    // Serves the state store's storage calls; kept alive as long as the bot.
-    _io: tokio::runtime::Runtime,
+    // Runs the bot and serves the state store's storage calls.
+    io: tokio::runtime::Runtime,
 }
 
 impl OfflineBot {
@@ -86,7 +86,7 @@ impl OfflineBot {
             .enable_all()
             .build()
             .context("starting the async runtime")?;
-        let state: Arc<dyn StateStore> = Arc::new(StorageState::new(storage, io.handle().clone()));
+        let state: Arc<dyn StateStore> = Arc::new(StorageState::new(storage));
         let tenant = Arc::new(TenantEnv {
             id: tenant_id.to_owned(),
             settings,
@@ -95,17 +95,15 @@ impl OfflineBot {
             facts: Default::default(),
             warm: Default::default(),
         });
-        Ok(Self {
-            loaded,
-            tenant,
-            _io: io,
-        })
+        Ok(Self { loaded, tenant, io })
     }
 
     /// Runs one event through the bot.
     pub fn handle(&self, event: &WebhookEvent) -> BotRun {
-        self.loaded
-            .runtime
-            .handle(&self.loaded.plugin, &self.tenant, event)
+        self.io.block_on(
+            self.loaded
+                .runtime
+                .handle(&self.loaded.plugin, &self.tenant, event),
+        )
     }
 }

@@ -115,19 +115,9 @@ impl Dispatcher {
                 return done(vec![], Some(reason));
             }
         };
-        let run = {
+        let mut run = {
             let _permit = self.global_runs.acquire().await.expect("never closed");
-            let (runtime, env) = (self.runtime.clone(), profile.env.clone());
-            tokio::task::spawn_blocking(move || runtime.handle(&plugin, &env, &event)).await
-        };
-        let mut run = match run {
-            Ok(run) => run,
-            Err(e) => {
-                tracing::error!(error = %e, "the bot's task failed");
-                self.count_error(tenant.id(), "host_panic");
-                let fallback = profile.config.fallback.activities(entry.session_id, None);
-                return done(fallback, Some(format!("host task failed: {e}")));
-            }
+            self.runtime.handle(&plugin, &profile.env, &event).await
         };
         self.metrics
             .bot_run_seconds

@@ -6,6 +6,15 @@
 wasmtime::component::bindgen!({
     world: "bot",
     path: "../wit",
+    // State calls wait for the storage thread; as async imports they suspend the bot's fiber
+    // instead of blocking a thread.
+    imports: {
+        "wasmbot:bot/state.get": async,
+        "wasmbot:bot/state.set": async,
+        "wasmbot:bot/state.delete": async,
+    },
+    // Bots run on async tasks (the deadline can then stop a bot waiting in a host call).
+    exports: { default: async },
 });
 
 pub use self::exports::wasmbot::bot::handler;

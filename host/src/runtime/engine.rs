@@ -82,8 +82,3 @@ pub fn build_engine(settings: &EngineSettings) -> anyhow::Result<Engine> {
         .context("starting the epoch thread")?;
     Ok(engine)
 }
-
-/// The number of epoch ticks that make up `timeout` (at least one).
-pub fn ticks_for(timeout: Duration) -> u64 {
-    (timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64
-}

@@ -1,6 +1,7 @@
 //! What one `Store` holds while a bot handles one event.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
@@ -24,6 +25,8 @@ pub struct HostState {
     pub tenant: Arc<TenantEnv>,
     /// The session of the event being handled.
     pub session_id: i64,
+    /// When the event's run must end.
+    pub deadline: Instant,
     /// Lines logged so far.
     pub log: BotLog,
     stdout: MemoryOutputPipe,
@@ -46,6 +49,7 @@ impl HostState {
             .allow_udp(false)
             .allow_ip_name_lookup(false)
             .build();
+        let deadline = Instant::now() + tenant.limits.timeout;
         let memory = MemoryCap {
             max_bytes: tenant.limits.max_memory_bytes,
             exceeded: false,
@@ -56,6 +60,7 @@ impl HostState {
             memory,
             tenant,
             session_id,
+            deadline,
             log: BotLog::default(),
             stdout,
             stderr,

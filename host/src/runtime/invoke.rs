@@ -5,12 +5,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use wasmtime::component::{HasSelf, Linker};
-use wasmtime::{Engine, Store, Trap};
+use wasmtime::{Engine, Store, StoreContextMut, Trap, UpdateDeadline};
 
 use super::bindings::{Bot, BotPre, types::Context as BotContext};
 use super::convert_activity::activity_to_wire;
 use super::convert_event::event_to_wit;
-use super::engine::{EngineSettings, build_engine, ticks_for};
+use super::engine::{EPOCH_TICK, EngineSettings, build_engine};
 use super::host_state::HostState;
 use super::plugin::{Plugin, PluginError, PluginKind};
 use super::session_facts::facts_for;
@@ -94,7 +94,7 @@ impl Runtime {
     pub fn new(settings: &EngineSettings) -> anyhow::Result<Self> {
         let engine = build_engine(settings)?;
         let mut linker = Linker::<HostState>::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         Bot::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state)?;
         Ok(Self {
             engine,
@@ -117,11 +117,17 @@ impl Runtime {
         Plugin::load(&self.engine, &self.linker, bytes)
     }
 
-    /// Runs `event` through `plugin` for `tenant`, blocking the calling thread (the server
-    /// calls it from a blocking task).
-    pub fn handle(&self, plugin: &Plugin, tenant: &Arc<TenantEnv>, event: &WebhookEvent) -> BotRun {
+    /// Runs `event` through `plugin` for `tenant`. The bot runs on the calling task, yielding
+    /// to the executor every epoch tick, and is stopped at its deadline whether it computes
+    /// or waits in a host call (a sleep, a poll). Call it within a tokio runtime.
+    pub async fn handle(
+        &self,
+        plugin: &Plugin,
+        tenant: &Arc<TenantEnv>,
+        event: &WebhookEvent,
+    ) -> BotRun {
         let started = Instant::now();
-        let context = self.context_for(tenant, event);
+        let context = self.context_for(tenant, event).await;
         let pre = match &plugin.kind {
             PluginKind::Wasm(pre) => pre,
             PluginKind::Native(bot) => {
@@ -155,12 +161,21 @@ impl Runtime {
                     HostState::new(tenant.clone(), event.session_id),
                 );
                 store.limiter(|state| &mut state.memory);
-                store.epoch_deadline_trap();
+                store.epoch_deadline_callback(yield_until_deadline);
                 (store, None, Instant::now(), 0)
             }
         };
-        store.set_epoch_deadline(ticks_for(tenant.limits.timeout));
-        let outcome = self.call(pre, &mut store, warm_bot, &context, event);
+        let limit = tenant.limits.timeout;
+        store.data_mut().deadline = started + limit;
+        store.set_epoch_deadline(1);
+        // The epoch callback stops a computing bot at its deadline; this stops one that waits
+        // in a host call (its future is dropped, and so is the instance).
+        let outcome = tokio::time::timeout(
+            limit + EPOCH_TICK,
+            self.call(pre, &mut store, warm_bot, &context, event),
+        )
+        .await
+        .unwrap_or(Err(CallFailure::Bot(BotError::Timeout(limit))));
         let duration = started.elapsed();
         let state = store.data_mut();
         state.drain_output();
@@ -193,7 +208,7 @@ impl Runtime {
 
     /// Runs the event on `warm` (an instance that served earlier events) or on a new instance
     /// of `pre`; on success also returns the instance, for reuse.
-    fn call(
+    async fn call(
         &self,
         pre: &BotPre<HostState>,
         store: &mut Store<HostState>,
@@ -204,13 +219,15 @@ impl Runtime {
         let bot = match warm {
             Some(bot) => bot,
             None => pre
-                .instantiate(&mut *store)
+                .instantiate_async(&mut *store)
+                .await
                 .map_err(CallFailure::Instantiate)?,
         };
         let wit_event = event_to_wit(&event.activity);
         let returned = bot
             .wasmbot_bot_handler()
             .call_handle(&mut *store, context, &wit_event)
+            .await
             .map_err(CallFailure::Trap)?
             .map_err(|e| CallFailure::Bot(BotError::Refused(e)))?;
         let limits = store.data().tenant.limits;
@@ -220,8 +237,8 @@ impl Runtime {
 
     /// The context passed with the event; language and channel are remembered per session,
     /// since only some activities carry them.
-    fn context_for(&self, tenant: &TenantEnv, event: &WebhookEvent) -> BotContext {
-        let facts = facts_for(tenant, event);
+    async fn context_for(&self, tenant: &TenantEnv, event: &WebhookEvent) -> BotContext {
+        let facts = facts_for(tenant, event).await;
         BotContext {
             tenant: tenant.id.clone(),
             session_id: event.session_id,
@@ -264,6 +281,15 @@ fn to_wire(
         )));
     }
     Ok(activities)
+}
+
+/// Called at every epoch tick while the bot runs: past the deadline the bot traps with
+/// [`Trap::Interrupt`]; before it, it yields to the executor so other tasks run.
+fn yield_until_deadline(store: StoreContextMut<'_, HostState>) -> wasmtime::Result<UpdateDeadline> {
+    if Instant::now() >= store.data().deadline {
+        return Err(Trap::Interrupt.into());
+    }
+    Ok(UpdateDeadline::Yield(1))
 }
 
 enum CallFailure {

@@ -46,7 +46,7 @@ impl FactsCache {
 
 /// The facts of `event`'s session, updated with what `event` carries (and stored when that
 /// changed them).
-pub fn facts_for(tenant: &TenantEnv, event: &WebhookEvent) -> SessionFacts {
+pub async fn facts_for(tenant: &TenantEnv, event: &WebhookEvent) -> SessionFacts {
     let scope = format!("\u{1}host/{}", tenant.id);
     let key = format!("session/{}/facts", event.session_id);
     let known = tenant.facts.get(event.session_id);
@@ -55,6 +55,7 @@ pub fn facts_for(tenant: &TenantEnv, event: &WebhookEvent) -> SessionFacts {
         None => tenant
             .state
             .get(&scope, &key)
+            .await
             .ok()
             .flatten()
             .and_then(|bytes| serde_json::from_slice(&bytes).ok())
@@ -66,7 +67,7 @@ pub fn facts_for(tenant: &TenantEnv, event: &WebhookEvent) -> SessionFacts {
         facts.language = event.language.clone().or(facts.language);
         facts.channel = event.source.clone().or(facts.channel);
         let bytes = serde_json::to_vec(&facts).expect("facts serialize");
-        if let Err(e) = tenant.state.set(&scope, &key, &bytes) {
+        if let Err(e) = tenant.state.set(&scope, &key, bytes).await {
             tracing::warn!(tenant = %tenant.id, error = %e, "could not remember session facts");
         }
     }

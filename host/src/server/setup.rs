@@ -32,10 +32,7 @@ pub async fn build_state(
         &config.server.data_dir,
         config.server.durability,
     )?);
-    let store: Arc<dyn StateStore> = Arc::new(StorageState::new(
-        storage.clone(),
-        tokio::runtime::Handle::current(),
-    ));
+    let store: Arc<dyn StateStore> = Arc::new(StorageState::new(storage.clone()));
     let metrics = Arc::new(Metrics::default());
     let server = &config.server;
     let registry = Registry::new(
