@@ -14,7 +14,7 @@ use wasmbot::runtime::bindings::types::{Activity, Context, Message};
 use wasmbot::runtime::bindings::{Bot, BotPre};
 use wasmbot::runtime::host_state::HostState;
 use wasmbot::runtime::{InstanceReuse, Limits, Plugin, TenantEnv, activity_to_wire, event_to_wit};
-use wasmbot_tests::{io, load, plugins, run, runtime, tenant};
+use wasmbot_tests::{load, plugins, run, runtime, tenant};
 use wasmtime::Store;
 use wasmtime::component::Component;
 
@@ -70,13 +70,18 @@ fn instantiate_and_call_echo(bencher: divan::Bencher) {
         channel: None,
     };
     let event = event_to_wit(&setup.event.activity);
+    // The calls never wait, so a current-thread runtime polls them with the least overhead.
+    let local = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
     bencher.bench_local(|| {
         let mut store = Store::new(
             runtime().engine(),
             HostState::new(setup.fresh.clone(), setup.event.session_id),
         );
         store.set_epoch_deadline(1_000);
-        io().block_on(async {
+        local.block_on(async {
             let bot: Bot = setup
                 .pre
                 .instantiate_async(&mut store)
