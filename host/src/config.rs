@@ -56,6 +56,11 @@ pub struct ServerConfig {
     /// Bot runs in flight at once, across all tenants.
     #[serde(default = "default_max_concurrent_runs")]
     pub max_concurrent_runs: usize,
+    /// Idle warm instances kept at once, across all tenants (tenants that reuse instances);
+    /// past it an instance is dropped after its event. The engine's instance slots are
+    /// `max_concurrent_runs + max_warm_instances`, so idle instances never starve runs.
+    #[serde(default = "default_max_warm_instances")]
+    pub max_warm_instances: usize,
     /// Past this many journaled, unprocessed events (all tenants), webhooks get 503.
     #[serde(default = "default_max_backlog")]
     pub max_backlog: usize,
@@ -95,6 +100,7 @@ impl Default for ServerConfig {
             watch_plugins: true,
             max_body_bytes: default_max_body_bytes(),
             max_concurrent_runs: default_max_concurrent_runs(),
+            max_warm_instances: default_max_warm_instances(),
             max_backlog: default_max_backlog(),
             durability: Durability::default(),
             shutdown_deadline_ms: default_shutdown_deadline_ms(),
@@ -161,6 +167,9 @@ fn default_max_body_bytes() -> usize {
 fn default_max_concurrent_runs() -> usize {
     32
 }
+fn default_max_warm_instances() -> usize {
+    32
+}
 
 /// One `[[tenant]]`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -196,9 +205,12 @@ pub struct LimitsConfig {
     /// Time one event may run, in milliseconds.
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
-    /// Memory the bot may grow to, in MiB.
+    /// Memory one instance of the bot may hold, all its linear memories together, in MiB.
     #[serde(default = "default_memory_mib")]
     pub max_memory_mib: usize,
+    /// Table elements one instance may hold, all its tables together.
+    #[serde(default = "default_max_table_elements")]
+    pub max_table_elements: usize,
     /// Bot runs of this tenant in flight at once.
     #[serde(default = "default_tenant_concurrency")]
     pub max_concurrent_runs: usize,
@@ -228,6 +240,7 @@ impl Default for LimitsConfig {
         Self {
             timeout_ms: default_timeout_ms(),
             max_memory_mib: default_memory_mib(),
+            max_table_elements: default_max_table_elements(),
             max_concurrent_runs: default_tenant_concurrency(),
             max_activities: default_max_activities(),
             max_output_kib: default_max_output_kib(),
@@ -248,6 +261,9 @@ fn default_timeout_ms() -> u64 {
 }
 fn default_memory_mib() -> usize {
     64
+}
+fn default_max_table_elements() -> usize {
+    crate::runtime::Limits::default().max_table_elements
 }
 fn default_tenant_concurrency() -> usize {
     8
@@ -271,6 +287,7 @@ impl LimitsConfig {
         crate::runtime::Limits {
             timeout: Duration::from_millis(self.timeout_ms),
             max_memory_bytes: self.max_memory_mib << 20,
+            max_table_elements: self.max_table_elements,
             max_activities: self.max_activities,
             max_output_bytes: self.max_output_kib << 10,
             reuse: crate::runtime::InstanceReuse {

@@ -11,6 +11,7 @@ use crate::capabilities::state::StateStore;
 use crate::config::{TenantConfig, resolve_secret};
 use crate::delivery::{MluviiClient, MluviiEndpoint};
 use crate::dispatch::TenantProfile;
+use crate::runtime::engine::MAX_TABLE_ELEMENTS;
 use crate::runtime::{EngineSettings, TenantEnv};
 
 /// What every tenant's profile shares.
@@ -34,13 +35,19 @@ pub fn check_limits(tenant: &TenantConfig, engine: &EngineSettings) -> anyhow::R
             limits.max_memory_mib
         );
     }
-    if limits.max_concurrent_runs == 0 || limits.max_concurrent_runs > engine.max_instances as usize
-    {
+    let run_slots = engine.max_instances.saturating_sub(engine.warm_instances) as usize;
+    if limits.max_concurrent_runs == 0 || limits.max_concurrent_runs > run_slots {
         bail!(
-            "tenant {}: limits.max_concurrent_runs = {} must be between 1 and the engine's {} instance slots",
+            "tenant {}: limits.max_concurrent_runs = {} must be between 1 and the engine's {run_slots} run slots (server.max_concurrent_runs)",
             tenant.id,
             limits.max_concurrent_runs,
-            engine.max_instances
+        );
+    }
+    if limits.max_table_elements == 0 || limits.max_table_elements > MAX_TABLE_ELEMENTS {
+        bail!(
+            "tenant {}: limits.max_table_elements = {} must be between 1 and the engine's {MAX_TABLE_ELEMENTS}",
+            tenant.id,
+            limits.max_table_elements
         );
     }
     if limits.timeout_ms == 0 {

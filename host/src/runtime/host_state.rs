@@ -8,6 +8,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
+use super::engine::{MAX_CORE_INSTANCES_PER_BOT, MAX_MEMORIES_PER_BOT, MAX_TABLES_PER_BOT};
 use crate::capabilities::log::{BotLog, LogLevel};
 use crate::runtime::tenant::TenantEnv;
 
@@ -50,10 +51,10 @@ impl HostState {
             .allow_ip_name_lookup(false)
             .build();
         let deadline = Instant::now() + tenant.limits.timeout;
-        let memory = MemoryCap {
-            max_bytes: tenant.limits.max_memory_bytes,
-            exceeded: false,
-        };
+        let memory = MemoryCap::new(
+            tenant.limits.max_memory_bytes,
+            tenant.limits.max_table_elements,
+        );
         Self {
             wasi,
             table: ResourceTable::new(),
@@ -109,38 +110,123 @@ impl WasiView for HostState {
     }
 }
 
-/// Caps a bot's linear memory; growing past the cap traps, and is remembered so the failure
-/// can be reported as "out of memory" rather than a bare trap.
+/// What one bot instance may allocate, enforced by wasmtime as it instantiates and grows: all
+/// linear memories together up to the tenant's memory limit, all tables together up to its
+/// table-element limit, and at most [`MAX_CORE_INSTANCES_PER_BOT`] core instances,
+/// [`MAX_MEMORIES_PER_BOT`] memories and [`MAX_TABLES_PER_BOT`] tables. A breach of the memory
+/// cap is remembered, so the failure is reported as "out of memory" rather than a bare trap.
 #[derive(Debug)]
 pub struct MemoryCap {
     max_bytes: usize,
+    max_table_elements: usize,
+    bytes: usize,
+    table_elements: usize,
     /// Whether the bot tried to grow past the cap.
     pub exceeded: bool,
+}
+
+impl MemoryCap {
+    /// Caps of `max_bytes` of memory and `max_table_elements` table elements.
+    pub fn new(max_bytes: usize, max_table_elements: usize) -> Self {
+        Self {
+            max_bytes,
+            max_table_elements,
+            bytes: 0,
+            table_elements: 0,
+            exceeded: false,
+        }
+    }
+
+    /// Bytes of linear memory the instance holds, all memories together.
+    pub fn memory_bytes(&self) -> usize {
+        self.bytes
+    }
 }
 
 impl ResourceLimiter for MemoryCap {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.max_bytes {
+        let total = self.bytes - current.min(self.bytes) + desired;
+        if total > self.max_bytes {
             self.exceeded = true;
-            wasmtime::bail!("memory limit of {} bytes reached", self.max_bytes);
+            wasmtime::bail!(
+                "memory limit of {} bytes reached (all memories together)",
+                self.max_bytes
+            );
         }
-        Ok(maximum.is_none_or(|max| desired <= max))
+        let allowed = maximum.is_none_or(|max| desired <= max);
+        if allowed {
+            self.bytes = total;
+        }
+        Ok(allowed)
     }
 
     fn table_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        Ok(maximum.is_none_or(|max| desired <= max))
+        let total = self.table_elements - current.min(self.table_elements) + desired;
+        if total > self.max_table_elements {
+            wasmtime::bail!(
+                "table limit of {} elements reached (all tables together)",
+                self.max_table_elements
+            );
+        }
+        let allowed = maximum.is_none_or(|max| desired <= max);
+        if allowed {
+            self.table_elements = total;
+        }
+        Ok(allowed)
+    }
+
+    fn instances(&self) -> usize {
+        MAX_CORE_INSTANCES_PER_BOT as usize
+    }
+
+    fn memories(&self) -> usize {
+        MAX_MEMORIES_PER_BOT as usize
+    }
+
+    fn tables(&self) -> usize {
+        MAX_TABLES_PER_BOT as usize
     }
 }
 
 /// The `types` interface has no functions; the linker still asks for its (empty) host trait.
 impl crate::runtime::bindings::types::Host for HostState {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_memory_cap_counts_all_memories_together() {
+        let mut cap = MemoryCap::new(100, 10);
+        assert!(cap.memory_growing(0, 60, None).unwrap());
+        // A second memory: 60 + 30 fits, 60 + 50 does not.
+        assert!(cap.memory_growing(0, 30, None).unwrap());
+        assert_eq!(cap.memory_bytes(), 90);
+        assert!(cap.memory_growing(30, 50, None).is_err());
+        assert!(cap.exceeded);
+        // Growing the first memory within the rest of the cap still works.
+        assert!(cap.memory_growing(60, 70, None).unwrap());
+        assert_eq!(cap.memory_bytes(), 100);
+    }
+
+    #[test]
+    fn table_elements_are_capped_across_tables() {
+        let mut cap = MemoryCap::new(100, 10);
+        assert!(cap.table_growing(0, 6, None).unwrap());
+        assert!(cap.table_growing(0, 5, None).is_err());
+        assert!(cap.table_growing(0, 4, None).unwrap());
+        // A table's own maximum refuses growth without trapping.
+        let mut cap = MemoryCap::new(100, 10);
+        assert!(!cap.table_growing(0, 6, Some(5)).unwrap());
+    }
+}

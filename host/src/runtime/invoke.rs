@@ -15,7 +15,7 @@ use super::host_state::HostState;
 use super::plugin::{Plugin, PluginError, PluginKind};
 use super::session_facts::facts_for;
 use super::tenant::{Limits, TenantEnv};
-use super::warm::WarmInstance;
+use super::warm::{WarmInstance, WarmSlots};
 use crate::capabilities::log::BotLogLine;
 use crate::mluvii::{SendActivity, WebhookEvent};
 
@@ -86,6 +86,7 @@ pub struct BotRun {
 pub struct Runtime {
     engine: Engine,
     linker: Arc<Linker<HostState>>,
+    warm_slots: Arc<WarmSlots>,
 }
 
 impl Runtime {
@@ -99,6 +100,7 @@ impl Runtime {
         Ok(Self {
             engine,
             linker: Arc::new(linker),
+            warm_slots: WarmSlots::new(settings.warm_instances as usize),
         })
     }
 
@@ -183,13 +185,19 @@ impl Runtime {
             std::mem::take(&mut state.log).into_lines(&tenant.id, event.session_id);
         let result = match outcome {
             Ok((activities, bot)) => {
-                if reuse.enabled() {
+                // Kept only while the engine's budget of idle instances allows.
+                let slot = reuse
+                    .enabled()
+                    .then(|| self.warm_slots.try_take())
+                    .flatten();
+                if let Some(slot) = slot {
                     tenant.warm.put(WarmInstance {
                         store,
                         bot,
                         plugin_hash: plugin.info().hash.clone(),
                         events: events + 1,
                         created,
+                        slot,
                     });
                 }
                 Ok(activities)

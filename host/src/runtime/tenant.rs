@@ -13,8 +13,10 @@ use crate::capabilities::state::StateStore;
 pub struct Limits {
     /// Wall-clock time the bot may run for one event before it is interrupted.
     pub timeout: Duration,
-    /// Largest linear memory the bot may grow to.
+    /// Most bytes of linear memory one instance may hold, all its memories together.
     pub max_memory_bytes: usize,
+    /// Most table elements one instance may hold, all its tables together.
+    pub max_table_elements: usize,
     /// Most activities one event may produce.
     pub max_activities: usize,
     /// Most bytes of Send API JSON one event may produce, all activities together.
@@ -28,6 +30,7 @@ impl Default for Limits {
         Self {
             timeout: Duration::from_secs(5),
             max_memory_bytes: 64 << 20,
+            max_table_elements: 50_000,
             max_activities: 50,
             max_output_bytes: 256 << 10,
             reuse: InstanceReuse::default(),

@@ -4,7 +4,8 @@
 //! tenant: the bot's globals survive between its events. Instances live in the tenant's own
 //! pool, so they never serve another tenant, and one that failed is dropped, never reused.
 
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use wasmtime::Store;
@@ -28,6 +29,49 @@ impl InstanceReuse {
     }
 }
 
+/// The engine-wide budget of idle warm instances: each holds an instance slot of the pool,
+/// so their number is bounded apart from the runs in flight.
+#[derive(Debug)]
+pub struct WarmSlots {
+    held: AtomicUsize,
+    max: usize,
+}
+
+impl WarmSlots {
+    /// A budget of `max` warm instances.
+    pub fn new(max: usize) -> Arc<Self> {
+        Arc::new(Self {
+            held: AtomicUsize::new(0),
+            max,
+        })
+    }
+
+    /// A slot, unless `max` are held.
+    pub fn try_take(self: &Arc<Self>) -> Option<WarmSlot> {
+        self.held
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
+                (held < self.max).then_some(held + 1)
+            })
+            .ok()
+            .map(|_| WarmSlot(self.clone()))
+    }
+
+    /// Slots held now.
+    pub fn held(&self) -> usize {
+        self.held.load(Ordering::Acquire)
+    }
+}
+
+/// One warm instance's place in the budget; given back when dropped.
+#[derive(Debug)]
+pub struct WarmSlot(Arc<WarmSlots>);
+
+impl Drop for WarmSlot {
+    fn drop(&mut self) {
+        self.0.held.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// An instance between two events.
 pub struct WarmInstance {
     /// Its store.
@@ -40,6 +84,8 @@ pub struct WarmInstance {
     pub events: u32,
     /// When it was made.
     pub created: Instant,
+    /// Its place in the engine's budget of warm instances.
+    pub slot: WarmSlot,
 }
 
 impl WarmInstance {
@@ -92,5 +138,23 @@ impl WarmPool {
     /// Whether no instance is held.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn warm_slots_are_bounded_and_given_back_on_drop() {
+        let slots = WarmSlots::new(2);
+        let first = slots.try_take().unwrap();
+        let second = slots.try_take().unwrap();
+        assert!(slots.try_take().is_none());
+        drop(first);
+        assert_eq!(slots.held(), 1);
+        let third = slots.try_take().unwrap();
+        drop((second, third));
+        assert_eq!(slots.held(), 0);
     }
 }

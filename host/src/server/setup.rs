@@ -4,6 +4,8 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use anyhow::Context as _;
+
 use super::AppState;
 use crate::capabilities::state::{StateStore, StorageState};
 use crate::config::ConfigFile;
@@ -26,7 +28,13 @@ pub async fn build_state(
     config_path: Option<&Path>,
     feed: Option<Arc<DevFeed>>,
 ) -> anyhow::Result<AppState> {
-    let engine = EngineSettings::default();
+    let engine = EngineSettings {
+        max_instances: (config.server.max_concurrent_runs + config.server.max_warm_instances)
+            .try_into()
+            .context("server.max_concurrent_runs + server.max_warm_instances is too large")?,
+        warm_instances: config.server.max_warm_instances as u32,
+        ..EngineSettings::default()
+    };
     let runtime = Runtime::new(&engine)?;
     let storage: Arc<dyn Storage> = Arc::new(SqliteStorage::open(
         &config.server.data_dir,

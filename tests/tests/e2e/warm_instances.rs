@@ -107,3 +107,47 @@ fn a_warm_instance_reports_each_events_own_logs() {
     );
     assert_eq!(lines(&second).len(), 3, "{:?}", lines(&second));
 }
+
+#[test]
+fn idle_warm_instances_never_take_the_slots_runs_need() {
+    // 4 run slots and 2 for idle warm instances.
+    let runtime = wasmbot::runtime::Runtime::new(&wasmbot::runtime::EngineSettings {
+        max_instances: 6,
+        warm_instances: 2,
+        ..Default::default()
+    })
+    .unwrap();
+    let bytes = std::fs::read(plugins::MISBEHAVING).unwrap();
+    let bot = runtime.load(&bytes).unwrap();
+    let run_on = |env, session, said: &str| {
+        wasmbot_tests::io().block_on(runtime.handle(&bot, env, &text(session, said)))
+    };
+    let keepers: Vec<_> = (0..4)
+        .map(|i| {
+            tenant(
+                &format!("warm{i}"),
+                json!({}),
+                reusing(100, Duration::from_secs(60)),
+            )
+        })
+        .collect();
+    for (i, keeper) in keepers.iter().enumerate() {
+        run_on(keeper, i as i64, "global").result.unwrap();
+    }
+    let kept: usize = keepers.iter().map(|k| k.warm.len()).sum();
+    assert_eq!(kept, 2, "only the warm budget is kept idle");
+    // Four runs at once of another tenant all get an instance.
+    let busy = tenant("busy", json!({}), Limits::default());
+    std::thread::scope(|scope| {
+        let runs: Vec<_> = (0..4)
+            .map(|i| {
+                let (run_on, busy) = (&run_on, &busy);
+                scope.spawn(move || run_on(busy, 100 + i, "slow 300 x").result)
+            })
+            .collect();
+        for run in runs {
+            let sent = run.join().unwrap().expect("an instance slot was free");
+            assert_eq!(sent[0].to_json()["text"], "slow: x");
+        }
+    });
+}
