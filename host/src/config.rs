@@ -220,6 +220,19 @@ pub struct LimitsConfig {
     /// Most KiB of Send API JSON one event may produce.
     #[serde(default = "default_max_output_kib")]
     pub max_output_kib: usize,
+    /// Keys the tenant's state may hold.
+    #[serde(default = "default_max_state_keys")]
+    pub max_state_keys: u64,
+    /// MiB (keys and values together) the tenant's state may hold.
+    #[serde(default = "default_max_state_mib")]
+    pub max_state_mib: u64,
+    /// Log lines one event may emit (the log import, stdout, stderr); the rest are counted and
+    /// reported in one summary line.
+    #[serde(default = "default_max_log_lines")]
+    pub max_log_lines: usize,
+    /// KiB of log text one event may emit.
+    #[serde(default = "default_max_log_kib")]
+    pub max_log_kib: usize,
     /// Sessions of this tenant whose activities are delivered at once.
     #[serde(default = "default_tenant_deliveries")]
     pub max_concurrent_deliveries: usize,
@@ -244,6 +257,10 @@ impl Default for LimitsConfig {
             max_concurrent_runs: default_tenant_concurrency(),
             max_activities: default_max_activities(),
             max_output_kib: default_max_output_kib(),
+            max_state_keys: default_max_state_keys(),
+            max_state_mib: default_max_state_mib(),
+            max_log_lines: default_max_log_lines(),
+            max_log_kib: default_max_log_kib(),
             max_concurrent_deliveries: default_tenant_deliveries(),
             max_backlog: default_tenant_backlog(),
             reuse_instance_events: 0,
@@ -261,6 +278,18 @@ fn default_timeout_ms() -> u64 {
 }
 fn default_memory_mib() -> usize {
     64
+}
+fn default_max_state_keys() -> u64 {
+    crate::runtime::Limits::default().max_state_keys
+}
+fn default_max_state_mib() -> u64 {
+    crate::runtime::Limits::default().max_state_bytes >> 20
+}
+fn default_max_log_lines() -> usize {
+    crate::runtime::Limits::default().max_log_lines
+}
+fn default_max_log_kib() -> usize {
+    crate::runtime::Limits::default().max_log_bytes >> 10
 }
 fn default_max_table_elements() -> usize {
     crate::runtime::Limits::default().max_table_elements
@@ -290,6 +319,10 @@ impl LimitsConfig {
             max_table_elements: self.max_table_elements,
             max_activities: self.max_activities,
             max_output_bytes: self.max_output_kib << 10,
+            max_state_keys: self.max_state_keys,
+            max_state_bytes: self.max_state_mib << 20,
+            max_log_lines: self.max_log_lines,
+            max_log_bytes: self.max_log_kib << 10,
             reuse: crate::runtime::InstanceReuse {
                 max_events: self.reuse_instance_events,
                 max_age: Duration::from_secs(self.reuse_instance_secs),

@@ -1,14 +1,13 @@
 //! The `log` import, and the bot's stdout/stderr: log lines attributed to the tenant. At most
-//! [`MAX_LINES_PER_EVENT`] lines of an event reach the operator's log; the rest are counted and
-//! reported in one summary line. Control characters are escaped, so a bot cannot forge lines.
+//! the tenant's `max_log_lines` lines and `max_log_bytes` bytes of an event reach the
+//! operator's log; the rest are counted and reported in one summary line. Control characters
+//! are escaped, so a bot cannot forge lines.
 
 use std::borrow::Cow;
 
 use crate::runtime::bindings::wasmbot::bot::log::{Host, Level};
 use crate::runtime::host_state::HostState;
 
-/// Most log lines kept from one event; later lines are counted, not kept.
-pub const MAX_LINES_PER_EVENT: usize = 1000;
 /// Longest log line kept, in bytes; longer lines are cut.
 pub const MAX_LINE_BYTES: usize = 8 * 1024;
 
@@ -48,21 +47,36 @@ impl From<Level> for LogLevel {
     }
 }
 
-/// Collects a bot's log lines for one event and forwards each (up to the limit) to `tracing`.
-#[derive(Debug, Default)]
+/// Collects a bot's log lines for one event and forwards each (up to the limits) to `tracing`.
+#[derive(Debug)]
 pub struct BotLog {
     lines: Vec<BotLogLine>,
+    bytes: usize,
     dropped: usize,
+    max_lines: usize,
+    max_bytes: usize,
 }
 
 impl BotLog {
+    /// An empty log that keeps at most `max_lines` lines and `max_bytes` bytes of text.
+    pub fn new(max_lines: usize, max_bytes: usize) -> Self {
+        Self {
+            lines: Vec::new(),
+            bytes: 0,
+            dropped: 0,
+            max_lines,
+            max_bytes,
+        }
+    }
+
     /// Records a line from `tenant`'s bot in `session`.
     pub fn record(&mut self, tenant: &str, session: i64, level: LogLevel, message: &str) {
-        if self.lines.len() >= MAX_LINES_PER_EVENT {
+        let kept = truncate(message, MAX_LINE_BYTES);
+        if self.lines.len() >= self.max_lines || self.bytes + kept.len() > self.max_bytes {
             self.dropped += 1;
             return;
         }
-        let kept = truncate(message, MAX_LINE_BYTES);
+        self.bytes += kept.len();
         let message = escape_controls(kept);
         match level {
             LogLevel::Trace => tracing::trace!(target: "bot", tenant, session, "{message}"),
@@ -85,12 +99,18 @@ impl BotLog {
         }
     }
 
+    /// Counts `lines` dropped before they reached the log (output past the pipe's capacity).
+    pub fn count_dropped(&mut self, lines: usize) {
+        self.dropped += lines;
+    }
+
     /// The lines kept, and how many were dropped over the limit (reported to the log in one
     /// line).
     pub fn into_lines(self, tenant: &str, session: i64) -> (Vec<BotLogLine>, usize) {
         if self.dropped > 0 {
             tracing::warn!(target: "bot", tenant, session, dropped = self.dropped,
-                "the bot logged more than {MAX_LINES_PER_EVENT} lines for one event; the rest were dropped");
+                "the bot logged more than its limit of {} lines or {} bytes for one event; the rest were dropped",
+                self.max_lines, self.max_bytes);
         }
         (self.lines, self.dropped)
     }
@@ -138,14 +158,24 @@ mod tests {
 
     #[test]
     fn lines_are_bounded_and_cut_on_char_boundaries() {
-        let mut log = BotLog::default();
-        for _ in 0..MAX_LINES_PER_EVENT + 5 {
+        let mut log = BotLog::new(100, 1 << 20);
+        for _ in 0..105 {
             log.record("t", 1, LogLevel::Info, "x");
         }
         let (lines, dropped) = log.into_lines("t", 1);
-        assert_eq!((lines.len(), dropped), (MAX_LINES_PER_EVENT, 5));
+        assert_eq!((lines.len(), dropped), (100, 5));
         let long = "é".repeat(MAX_LINE_BYTES);
         assert!(truncate(&long, MAX_LINE_BYTES).len() <= MAX_LINE_BYTES);
+    }
+
+    #[test]
+    fn bytes_are_bounded_too() {
+        let mut log = BotLog::new(100, 25);
+        for _ in 0..5 {
+            log.record("t", 1, LogLevel::Info, "ten bytes.");
+        }
+        let (lines, dropped) = log.into_lines("t", 1);
+        assert_eq!((lines.len(), dropped), (2, 3));
     }
 
     #[test]
@@ -159,7 +189,7 @@ mod tests {
 
     #[test]
     fn output_is_split_into_lines() {
-        let mut log = BotLog::default();
+        let mut log = BotLog::new(100, 1 << 20);
         log.record_output(
             "t",
             1,

@@ -1,5 +1,5 @@
 //! The `state` import: durable key-value storage scoped to a tenant, kept by the
-//! [`Storage`](crate::storage::Storage) backend.
+//! [`Storage`](crate::storage::Storage) backend, within the tenant's quota of keys and bytes.
 
 use std::sync::Arc;
 
@@ -7,7 +7,7 @@ use async_trait::async_trait;
 
 use crate::runtime::bindings::wasmbot::bot::state::Host;
 use crate::runtime::host_state::HostState;
-use crate::storage::Storage;
+use crate::storage::{StateQuota, StateWrite, Storage};
 
 /// Longest key a bot may use, in bytes.
 pub const MAX_KEY_BYTES: usize = 512;
@@ -20,8 +20,14 @@ pub const MAX_VALUE_BYTES: usize = 256 * 1024;
 pub trait StateStore: Send + Sync {
     /// The value under `key` in `scope`.
     async fn get(&self, scope: &str, key: &str) -> anyhow::Result<Option<Vec<u8>>>;
-    /// Stores `value` under `key` in `scope`.
-    async fn set(&self, scope: &str, key: &str, value: Vec<u8>) -> anyhow::Result<()>;
+    /// Stores `value` under `key` in `scope`, unless `scope` would then be over `quota`.
+    async fn set(
+        &self,
+        scope: &str,
+        key: &str,
+        value: Vec<u8>,
+        quota: Option<StateQuota>,
+    ) -> anyhow::Result<StateWrite>;
     /// Removes `key` from `scope`.
     async fn delete(&self, scope: &str, key: &str) -> anyhow::Result<()>;
 }
@@ -44,8 +50,14 @@ impl StateStore for StorageState {
         self.storage.state_get(scope, key).await
     }
 
-    async fn set(&self, scope: &str, key: &str, value: Vec<u8>) -> anyhow::Result<()> {
-        self.storage.state_set(scope, key, value).await
+    async fn set(
+        &self,
+        scope: &str,
+        key: &str,
+        value: Vec<u8>,
+        quota: Option<StateQuota>,
+    ) -> anyhow::Result<StateWrite> {
+        self.storage.state_set(scope, key, value, quota).await
     }
 
     async fn delete(&self, scope: &str, key: &str) -> anyhow::Result<()> {
@@ -84,11 +96,24 @@ impl Host for HostState {
                 value.len()
             ));
         }
-        self.tenant
+        let limits = &self.tenant.limits;
+        let quota = StateQuota {
+            max_keys: limits.max_state_keys,
+            max_bytes: limits.max_state_bytes,
+        };
+        match self
+            .tenant
             .state
-            .set(&self.tenant.id, &key, value)
+            .set(&self.tenant.id, &key, value, Some(quota))
             .await
-            .map_err(|e| self.storage_failure("set", e))
+        {
+            Ok(StateWrite::Stored) => Ok(()),
+            Ok(StateWrite::OverQuota(reason)) => {
+                tracing::warn!(tenant = %self.tenant.id, %reason, "a state write was refused");
+                Err(reason)
+            }
+            Err(e) => Err(self.storage_failure("set", e)),
+        }
     }
 
     async fn delete(&mut self, key: String) -> Result<(), String> {

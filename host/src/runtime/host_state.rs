@@ -5,14 +5,14 @@ use std::time::Instant;
 
 use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::engine::{MAX_CORE_INSTANCES_PER_BOT, MAX_MEMORIES_PER_BOT, MAX_TABLES_PER_BOT};
+use super::output::BoundedOutput;
 use crate::capabilities::log::{BotLog, LogLevel};
 use crate::runtime::tenant::TenantEnv;
 
-/// Most bytes of stdout (and, separately, stderr) kept per event.
+/// Most bytes of stdout (and, separately, stderr) kept per event; the rest is dropped.
 const OUTPUT_CAPACITY: usize = 1024 * 1024;
 
 /// The store data of one bot instance: a closed WASI context (no files, environment or
@@ -30,19 +30,15 @@ pub struct HostState {
     pub deadline: Instant,
     /// Lines logged so far.
     pub log: BotLog,
-    stdout: MemoryOutputPipe,
-    stderr: MemoryOutputPipe,
-    // Bytes of stdout and stderr already moved into the log (a warm instance keeps its pipes
-    // across events).
-    stdout_seen: usize,
-    stderr_seen: usize,
+    stdout: BoundedOutput,
+    stderr: BoundedOutput,
 }
 
 impl HostState {
     /// A fresh state for one event of `session_id`.
     pub fn new(tenant: Arc<TenantEnv>, session_id: i64) -> Self {
-        let stdout = MemoryOutputPipe::new(OUTPUT_CAPACITY);
-        let stderr = MemoryOutputPipe::new(OUTPUT_CAPACITY);
+        let stdout = BoundedOutput::new(OUTPUT_CAPACITY);
+        let stderr = BoundedOutput::new(OUTPUT_CAPACITY);
         let wasi = WasiCtx::builder()
             .stdout(stdout.clone())
             .stderr(stderr.clone())
@@ -51,6 +47,7 @@ impl HostState {
             .allow_ip_name_lookup(false)
             .build();
         let deadline = Instant::now() + tenant.limits.timeout;
+        let log = BotLog::new(tenant.limits.max_log_lines, tenant.limits.max_log_bytes);
         let memory = MemoryCap::new(
             tenant.limits.max_memory_bytes,
             tenant.limits.max_table_elements,
@@ -62,11 +59,9 @@ impl HostState {
             tenant,
             session_id,
             deadline,
-            log: BotLog::default(),
+            log,
             stdout,
             stderr,
-            stdout_seen: 0,
-            stderr_seen: 0,
         }
     }
 
@@ -74,29 +69,24 @@ impl HostState {
     /// and no memory breach remembered.
     pub fn begin_event(&mut self, session_id: i64) {
         self.session_id = session_id;
-        self.log = BotLog::default();
+        let limits = &self.tenant.limits;
+        self.log = BotLog::new(limits.max_log_lines, limits.max_log_bytes);
         self.memory.exceeded = false;
-    }
-
-    /// Whether stdout or stderr has used half its capacity (a warm instance is then retired,
-    /// so a later event's output is never cut short).
-    pub fn output_nearly_full(&self) -> bool {
-        self.stdout_seen > OUTPUT_CAPACITY / 2 || self.stderr_seen > OUTPUT_CAPACITY / 2
     }
 
     /// Moves what the bot wrote to stdout (as info) and stderr (as warnings) since the last
     /// call into the log.
     pub fn drain_output(&mut self) {
         let (tenant, session) = (self.tenant.id.clone(), self.session_id);
-        let streams = [
-            (&self.stdout, &mut self.stdout_seen, LogLevel::Info),
-            (&self.stderr, &mut self.stderr_seen, LogLevel::Warn),
-        ];
-        for (pipe, seen, level) in streams {
-            let written = pipe.contents();
-            let new = written.get(*seen..).unwrap_or_default();
-            self.log.record_output(&tenant, session, level, new);
-            *seen = written.len();
+        for (pipe, level) in [
+            (&self.stdout, LogLevel::Info),
+            (&self.stderr, LogLevel::Warn),
+        ] {
+            let (written, dropped) = pipe.take();
+            self.log.record_output(&tenant, session, level, &written);
+            if dropped > 0 {
+                self.log.count_dropped(1);
+            }
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod engine;
 pub mod host_state;
 mod invoke;
 pub mod native;
+pub mod output;
 pub mod plugin;
 pub mod session_facts;
 pub mod tenant;

@@ -67,7 +67,7 @@ pub async fn facts_for(tenant: &TenantEnv, event: &WebhookEvent) -> SessionFacts
         facts.language = event.language.clone().or(facts.language);
         facts.channel = event.source.clone().or(facts.channel);
         let bytes = serde_json::to_vec(&facts).expect("facts serialize");
-        if let Err(e) = tenant.state.set(&scope, &key, bytes).await {
+        if let Err(e) = tenant.state.set(&scope, &key, bytes, None).await {
             tracing::warn!(tenant = %tenant.id, error = %e, "could not remember session facts");
         }
     }

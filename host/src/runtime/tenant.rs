@@ -21,6 +21,15 @@ pub struct Limits {
     pub max_activities: usize,
     /// Most bytes of Send API JSON one event may produce, all activities together.
     pub max_output_bytes: usize,
+    /// Most keys the tenant's state may hold.
+    pub max_state_keys: u64,
+    /// Most bytes (keys and values together) the tenant's state may hold.
+    pub max_state_bytes: u64,
+    /// Most log lines (the log import, stdout and stderr) one event may emit; the rest are
+    /// counted and reported in one summary line.
+    pub max_log_lines: usize,
+    /// Most bytes of log text one event may emit.
+    pub max_log_bytes: usize,
     /// Whether one instance may serve several events (off by default).
     pub reuse: InstanceReuse,
 }
@@ -33,6 +42,10 @@ impl Default for Limits {
             max_table_elements: 50_000,
             max_activities: 50,
             max_output_bytes: 256 << 10,
+            max_state_keys: 10_000,
+            max_state_bytes: 16 << 20,
+            max_log_lines: 1_000,
+            max_log_bytes: 256 << 10,
             reuse: InstanceReuse::default(),
         }
     }

@@ -93,7 +93,6 @@ impl WarmInstance {
         self.plugin_hash == plugin_hash
             && self.events < reuse.max_events
             && now.duration_since(self.created) < reuse.max_age
-            && !self.store.data().output_nearly_full()
     }
 }
 

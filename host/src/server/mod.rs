@@ -1,7 +1,7 @@
 //! The HTTP side: webhook ingress and operations routes, on axum.
 
 mod admin;
-mod auth;
+pub mod auth;
 mod ops;
 pub mod setup;
 mod webhook;

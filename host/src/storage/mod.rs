@@ -146,10 +146,35 @@ pub trait Storage: Send + Sync {
     async fn prune(&self, before_ms: i64) -> anyhow::Result<usize>;
     /// The bot state value under `key` in `scope` (a tenant id, or a host-internal scope).
     async fn state_get(&self, scope: &str, key: &str) -> anyhow::Result<Option<Vec<u8>>>;
-    /// Stores a bot state value.
-    async fn state_set(&self, scope: &str, key: &str, value: Vec<u8>) -> anyhow::Result<()>;
+    /// Stores a bot state value, unless the scope would then be over `quota` (then nothing
+    /// changes and the answer says why).
+    async fn state_set(
+        &self,
+        scope: &str,
+        key: &str,
+        value: Vec<u8>,
+        quota: Option<StateQuota>,
+    ) -> anyhow::Result<StateWrite>;
     /// Removes a bot state value.
     async fn state_delete(&self, scope: &str, key: &str) -> anyhow::Result<()>;
+}
+
+/// The most one state scope (a tenant) may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StateQuota {
+    /// Keys.
+    pub max_keys: u64,
+    /// Bytes of keys and values together.
+    pub max_bytes: u64,
+}
+
+/// What became of a state write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StateWrite {
+    /// The value is stored.
+    Stored,
+    /// The scope would be over its quota; nothing changed.
+    OverQuota(String),
 }
 
 /// Milliseconds since the Unix epoch, now.

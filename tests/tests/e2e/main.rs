@@ -7,6 +7,7 @@ mod crash_recovery;
 mod delivery_faults;
 mod echo_bot;
 mod every_plugin_is_tested;
+mod hostile_bots;
 mod hot_swap;
 mod misbehaving_bots;
 mod overload;

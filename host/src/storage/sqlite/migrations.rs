@@ -7,12 +7,23 @@ use rusqlite::Connection;
 
 /// Migrations of `state.db`, oldest first. The first matches the table earlier releases
 /// created without a version, so their files are taken over as they are.
-pub const STATE: &[&str] = &["CREATE TABLE IF NOT EXISTS bot_state (
+pub const STATE: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS bot_state (
         scope TEXT NOT NULL,
         key   TEXT NOT NULL,
         value BLOB NOT NULL,
         PRIMARY KEY (scope, key)
-    ) WITHOUT ROWID;"];
+    ) WITHOUT ROWID;",
+    // 2: keys and bytes (key + value) per scope, kept with every write, for the quotas.
+    "CREATE TABLE state_usage (
+        scope TEXT    PRIMARY KEY,
+        keys  INTEGER NOT NULL,
+        bytes INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    INSERT INTO state_usage (scope, keys, bytes)
+        SELECT scope, COUNT(*), SUM(LENGTH(CAST(key AS BLOB)) + LENGTH(value))
+        FROM bot_state GROUP BY scope;",
+];
 
 /// Migrations of `events.db`, oldest first.
 pub const EVENTS: &[&str] = &[

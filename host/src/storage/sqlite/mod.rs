@@ -12,7 +12,10 @@ use anyhow::Context as _;
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::{Completion, JournalEntry, NewEvent, OutboxEntry, SessionRef, Storage, TenantBacklog};
+use super::{
+    Completion, JournalEntry, NewEvent, OutboxEntry, SessionRef, StateQuota, StateWrite, Storage,
+    TenantBacklog,
+};
 use writer::Writer;
 
 /// How hard a commit tries to reach the disk.
@@ -362,16 +365,50 @@ impl Storage for SqliteStorage {
             .await
     }
 
-    async fn state_set(&self, scope: &str, key: &str, value: Vec<u8>) -> anyhow::Result<()> {
+    async fn state_set(
+        &self,
+        scope: &str,
+        key: &str,
+        value: Vec<u8>,
+        quota: Option<StateQuota>,
+    ) -> anyhow::Result<StateWrite> {
         let (scope, key) = (scope.to_owned(), key.to_owned());
         self.state
             .call(move |conn| {
+                let old: Option<i64> = conn
+                    .prepare_cached(
+                        "SELECT LENGTH(value) FROM bot_state WHERE scope = ?1 AND key = ?2",
+                    )?
+                    .query_row(params![scope, key], |row| row.get(0))
+                    .optional()?;
+                let entry_bytes = |value_len: i64| key.len() as i64 + value_len;
+                let (keys_delta, bytes_delta) = match old {
+                    Some(old_len) => (0, entry_bytes(value.len() as i64) - entry_bytes(old_len)),
+                    None => (1, entry_bytes(value.len() as i64)),
+                };
+                if let Some(quota) = quota {
+                    let (keys, bytes) = usage(conn, &scope)?;
+                    if keys_delta > 0 && keys + keys_delta > quota.max_keys as i64 {
+                        return Ok(StateWrite::OverQuota(format!(
+                            "the tenant's state holds {keys} keys, the limit is {}",
+                            quota.max_keys
+                        )));
+                    }
+                    if bytes_delta > 0 && bytes + bytes_delta > quota.max_bytes as i64 {
+                        return Ok(StateWrite::OverQuota(format!(
+                            "the tenant's state would hold {} bytes, the limit is {}",
+                            bytes + bytes_delta,
+                            quota.max_bytes
+                        )));
+                    }
+                }
                 conn.prepare_cached(
                     "INSERT INTO bot_state (scope, key, value) VALUES (?1, ?2, ?3)
                      ON CONFLICT (scope, key) DO UPDATE SET value = excluded.value",
                 )?
                 .execute(params![scope, key, value])?;
-                Ok(())
+                add_usage(conn, &scope, keys_delta, bytes_delta)?;
+                Ok(StateWrite::Stored)
             })
             .await
     }
@@ -380,12 +417,37 @@ impl Storage for SqliteStorage {
         let (scope, key) = (scope.to_owned(), key.to_owned());
         self.state
             .call(move |conn| {
-                conn.prepare_cached("DELETE FROM bot_state WHERE scope = ?1 AND key = ?2")?
-                    .execute(params![scope, key])?;
+                let old: Option<i64> = conn
+                    .prepare_cached(
+                        "DELETE FROM bot_state WHERE scope = ?1 AND key = ?2 RETURNING LENGTH(value)",
+                    )?
+                    .query_row(params![scope, key], |row| row.get(0))
+                    .optional()?;
+                if let Some(old_len) = old {
+                    add_usage(conn, &scope, -1, -(key.len() as i64 + old_len))?;
+                }
                 Ok(())
             })
             .await
     }
+}
+
+/// Keys and bytes `scope` holds.
+fn usage(conn: &Connection, scope: &str) -> rusqlite::Result<(i64, i64)> {
+    Ok(conn
+        .prepare_cached("SELECT keys, bytes FROM state_usage WHERE scope = ?1")?
+        .query_row([scope], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?
+        .unwrap_or((0, 0)))
+}
+
+fn add_usage(conn: &Connection, scope: &str, keys: i64, bytes: i64) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO state_usage (scope, keys, bytes) VALUES (?1, ?2, ?3)
+         ON CONFLICT (scope) DO UPDATE SET keys = keys + excluded.keys, bytes = bytes + excluded.bytes",
+    )?
+    .execute(params![scope, keys, bytes])?;
+    Ok(())
 }
 
 #[cfg(test)]

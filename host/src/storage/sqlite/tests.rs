@@ -1,7 +1,7 @@
 use std::sync::Arc;
 
 use super::*;
-use crate::storage::{NewActivity, now_ms};
+use crate::storage::{NewActivity, StateQuota, StateWrite, now_ms};
 
 fn event(tenant: &str, session_id: i64, body: &str) -> NewEvent {
     NewEvent {
@@ -150,10 +150,18 @@ async fn state_scopes_are_kept_apart_values_replace_and_survive_reopening() {
     let dir = tempfile::tempdir().unwrap();
     {
         let db = SqliteStorage::open(dir.path(), Durability::Fsync).unwrap();
-        db.state_set("acme", "k", b"one".to_vec()).await.unwrap();
-        db.state_set("acme", "k", b"two".to_vec()).await.unwrap();
-        db.state_set("other", "k", b"three".to_vec()).await.unwrap();
-        db.state_set("acme", "gone", b"x".to_vec()).await.unwrap();
+        db.state_set("acme", "k", b"one".to_vec(), None)
+            .await
+            .unwrap();
+        db.state_set("acme", "k", b"two".to_vec(), None)
+            .await
+            .unwrap();
+        db.state_set("other", "k", b"three".to_vec(), None)
+            .await
+            .unwrap();
+        db.state_set("acme", "gone", b"x".to_vec(), None)
+            .await
+            .unwrap();
         db.state_delete("acme", "gone").await.unwrap();
         db.state_delete("acme", "never-there").await.unwrap();
     }
@@ -167,4 +175,56 @@ async fn state_scopes_are_kept_apart_values_replace_and_survive_reopening() {
         Some(&b"three"[..])
     );
     assert_eq!(db.state_get("acme", "gone").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn state_quotas_count_keys_and_bytes_per_scope_and_survive_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let quota = Some(StateQuota {
+        max_keys: 2,
+        max_bytes: 20,
+    });
+    {
+        let db = SqliteStorage::open(dir.path(), Durability::Fsync).unwrap();
+        // "a" + 4 bytes, "b" + 4 bytes: 10 bytes, 2 keys.
+        assert_eq!(
+            db.state_set("acme", "a", vec![0; 4], quota).await.unwrap(),
+            StateWrite::Stored
+        );
+        assert_eq!(
+            db.state_set("acme", "b", vec![0; 4], quota).await.unwrap(),
+            StateWrite::Stored
+        );
+        // A third key is refused; replacing an existing one is not a new key.
+        let refused = db.state_set("acme", "c", vec![0], quota).await.unwrap();
+        assert!(
+            matches!(&refused, StateWrite::OverQuota(r) if r.contains("keys")),
+            "{refused:?}"
+        );
+        assert_eq!(
+            db.state_set("acme", "a", vec![0; 9], quota).await.unwrap(),
+            StateWrite::Stored
+        );
+        // 1 + 10 + 5 = 16 bytes would be 21 bytes with an 10-byte value for "b": refused.
+        let refused = db.state_set("acme", "b", vec![0; 10], quota).await.unwrap();
+        assert!(
+            matches!(&refused, StateWrite::OverQuota(r) if r.contains("bytes")),
+            "{refused:?}"
+        );
+        assert_eq!(db.state_get("acme", "b").await.unwrap(), Some(vec![0; 4]));
+        // Another scope has its own usage.
+        assert_eq!(
+            db.state_set("other", "c", vec![0; 4], quota).await.unwrap(),
+            StateWrite::Stored
+        );
+        db.state_delete("acme", "b").await.unwrap();
+    }
+    let db = SqliteStorage::open(dir.path(), Durability::Fsync).unwrap();
+    // After the delete (and a restart) acme holds one key of 10 bytes: one more fits.
+    assert_eq!(
+        db.state_set("acme", "c", vec![0; 9], quota).await.unwrap(),
+        StateWrite::Stored
+    );
+    let refused = db.state_set("acme", "d", vec![], quota).await.unwrap();
+    assert!(matches!(refused, StateWrite::OverQuota(_)));
 }

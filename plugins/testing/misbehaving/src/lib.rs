@@ -76,9 +76,66 @@ impl Bot for Misbehaving {
                 let rest: Vec<&str> = words.collect();
                 Ok(vec![Activity::text(format!("slow: {}", rest.join(" ")))])
             }
+            "recurse" => Ok(vec![Activity::text(format!("depth {}", recurse(0)))]),
+            flood if flood.starts_with("log-flood ") => {
+                // "log-flood 100000": that many 100-byte lines through the log import and
+                // stdout, then an answer.
+                let lines: usize = flood[10..].parse().unwrap_or(0);
+                let padding = "x".repeat(80);
+                for i in 0..lines {
+                    if i % 2 == 0 {
+                        log::info(&format!("flood {i:>8} {padding}"));
+                    } else {
+                        println!("flood {i:>8} {padding}");
+                    }
+                }
+                Ok(vec![Activity::text(format!("logged {lines}"))])
+            }
+            "state-flood" => {
+                // Distinct 1 KiB values until the host refuses one; says how many were kept.
+                let value = vec![7u8; 1024];
+                for i in 0.. {
+                    if let Err(e) = state::set_bytes(&format!("flood/{i}"), &value) {
+                        return Ok(vec![Activity::text(format!("stored {i}: {e}"))]);
+                    }
+                }
+                unreachable!()
+            }
+            "escape" => {
+                // What a bot can reach of its host: environment, files, sockets, name lookups.
+                let env: Vec<String> = std::env::vars().map(|(k, _)| k).collect();
+                let files = [
+                    std::fs::read("/etc/passwd").map(|_| ()).err(),
+                    std::fs::read_dir("/").map(|_| ()).err(),
+                    std::fs::read_dir(".").map(|_| ()).err(),
+                    std::fs::write("escape.txt", b"x").err(),
+                ];
+                let tcp = std::net::TcpStream::connect("127.0.0.1:22")
+                    .map(|_| ())
+                    .err();
+                let udp = std::net::UdpSocket::bind("0.0.0.0:0").map(|_| ()).err();
+                let lookup = std::net::ToSocketAddrs::to_socket_addrs("localhost:80")
+                    .map(|_| ())
+                    .err();
+                let reached = files.iter().filter(|e| e.is_none()).count()
+                    + [&tcp, &udp, &lookup].iter().filter(|e| e.is_none()).count();
+                Ok(vec![Activity::text(format!(
+                    "env [{}] reached {reached}",
+                    env.join(",")
+                ))])
+            }
             other => Ok(vec![Activity::text(format!("ok: {other}"))]),
         }
     }
+}
+
+/// Recurses until the wasm stack overflows (the depth is never returned).
+fn recurse(depth: u64) -> u64 {
+    let frame = std::hint::black_box([depth; 16]);
+    if frame[3] == u64::MAX {
+        return 0;
+    }
+    1 + recurse(frame[3] + 1) + std::hint::black_box(0)
 }
 
 export_bot!(Misbehaving);

@@ -1,0 +1,219 @@
+//! Hostile bots behind the real server: each is stopped at its limit within a bounded time,
+//! its failure reported with the reason, the fallback reaches the Send API, the host stays up
+//! with bounded memory, the tenant's next event runs normally, and another tenant is served
+//! all along. Also: a tenant's token works only on its own route.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use wasmbot_tests::plugins;
+use wasmbot_tests::serve_process::{ServeProcess, simulator, wait_for_bodies};
+
+/// Writes a configuration of two tenants, `hostile` (the misbehaving bot, 300 ms deadline,
+/// 16 MiB, 50 state keys) and `healthy` (the echo bot), each with its own webhook token in a
+/// file.
+fn config(dir: &std::path::Path, sim_url: &str) -> std::path::PathBuf {
+    let mut text =
+        "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"data\"\ndurability = \"none\"\n"
+            .to_owned();
+    let tenants = [
+        (
+            "hostile",
+            plugins::MISBEHAVING,
+            1,
+            "timeout_ms = 300\nmax_memory_mib = 16\nmax_state_keys = 50",
+        ),
+        ("healthy", plugins::ECHO, 2, ""),
+    ];
+    for (id, plugin, chatbot_id, limits) in tenants {
+        let token_file = dir.join(format!("{id}.token"));
+        std::fs::write(&token_file, format!("{id}-secret-token\n")).unwrap();
+        text += &format!(
+            r#"
+[[tenant]]
+id = "{id}"
+plugin = {plugin:?}
+webhook_token_file = {token_file:?}
+[tenant.limits]
+{limits}
+[tenant.mluvii]
+base_url = "{sim_url}"
+chatbot_id = {chatbot_id}
+client_id = "client"
+client_secret_env = "MLUVII_SECRET"
+"#
+        );
+    }
+    let path = dir.join("wasmbot.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn webhook(server: &ServeProcess, tenant: &str) -> String {
+    format!(
+        "{}/webhook/{tenant}?access_token={tenant}-secret-token",
+        server.url
+    )
+}
+
+fn text(session: i64, text: &str) -> Value {
+    json!({"activity": "Text", "sessionId": session, "text": text})
+}
+
+fn peak_rss_mib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    line.split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse::<u64>()
+        .unwrap()
+        / 1024
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_bots_are_stopped_reported_and_answered_while_another_tenant_is_served() {
+    let (sim, sim_url) = simulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServeProcess::start(&config(dir.path(), &sim_url));
+    let http = reqwest::Client::new();
+    let post = |tenant: &str, body: Value| {
+        let (http, url) = (http.clone(), webhook(&server, tenant));
+        async move {
+            let r = http.post(url).json(&body).send().await.unwrap();
+            assert_eq!(r.status().as_u16(), 200, "{}", r.text().await.unwrap());
+        }
+    };
+
+    // Each hostile behaviour in its own session, then a normal event in that session.
+    let hostile = [
+        "loop",
+        "slow 3600000 an hour",
+        "hog",
+        "recurse",
+        "panic",
+        "many 1000000",
+        "many 5000",
+        "huge",
+    ];
+    let started = Instant::now();
+    for (i, behaviour) in hostile.iter().enumerate() {
+        let session = 10 + i as i64;
+        post("hostile", text(session, behaviour)).await;
+        post("hostile", text(session, "after")).await;
+    }
+    // Meanwhile the healthy tenant is answered, event after event.
+    for i in 0..20 {
+        post("healthy", text(1000 + i, &format!("hi {i}"))).await;
+        let got = wait_for_bodies(&sim, 1000 + i, 1).await;
+        assert_eq!(got[0]["text"], format!("You said: hi {i}"));
+    }
+    for (i, behaviour) in hostile.iter().enumerate() {
+        let got = wait_for_bodies(&sim, 10 + i as i64, 3).await;
+        assert!(
+            got[0]["text"].as_str().unwrap().starts_with("Sorry"),
+            "{behaviour}: {got:?}"
+        );
+        assert_eq!(got[1]["activity"], "HandOff", "{behaviour}: {got:?}");
+        assert_eq!(got[2]["text"], "ok: after", "{behaviour}: {got:?}");
+    }
+    // Two bots ran to their 300 ms deadline, one after the other in the worst case; the rest
+    // fail at once.
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // Floods: logs and state are capped, and the bot still answers.
+    post("hostile", text(30, "log-flood 20000")).await;
+    assert_eq!(
+        wait_for_bodies(&sim, 30, 1).await[0]["text"],
+        "logged 20000"
+    );
+    post("hostile", text(31, "state-flood")).await;
+    let stored = wait_for_bodies(&sim, 31, 1).await[0]["text"].clone();
+    assert!(
+        stored.as_str().unwrap().starts_with("stored 50:")
+            && stored.as_str().unwrap().contains("the limit is 50"),
+        "{stored}"
+    );
+    // No environment (the tenants' secrets included), files, sockets or name lookups.
+    post("hostile", text(32, "escape")).await;
+    assert_eq!(
+        wait_for_bodies(&sim, 32, 1).await[0]["text"],
+        "env [] reached 0"
+    );
+
+    // The memory bomb, the million activities and the rest cost the host little.
+    let rss = peak_rss_mib(server.child.id());
+    assert!(rss < 1024, "peak RSS {rss} MiB");
+    let metrics = server.metrics().await;
+    for kind in ["timeout", "out_of_memory", "trap", "output_limit"] {
+        assert!(
+            metrics.lines().any(|l| l.contains("bot_errors")
+                && l.contains(&format!("outcome=\"{kind}\""))
+                && l.contains("tenant=\"hostile\"")),
+            "{kind} counted: {metrics}"
+        );
+    }
+
+    server.signal("TERM");
+    let (_, logs, _) = server.wait(Duration::from_secs(15)).await;
+    let flood_lines = logs.iter().filter(|l| l.contains("flood ")).count();
+    assert!(
+        flood_lines <= 1000,
+        "{flood_lines} flood lines reached the log"
+    );
+    assert!(
+        logs.iter()
+            .any(|l| l.contains("more than its limit") && l.contains("hostile")),
+        "one summary line for the dropped lines"
+    );
+    for (needle, behaviour) in [
+        ("panicked on purpose", "panic"),
+        ("5000 activities", "many"),
+        ("memory limit", "hog"),
+    ] {
+        assert!(
+            logs.iter()
+                .any(|l| l.contains("sending the fallback") && l.contains(needle)),
+            "the {behaviour} failure is reported with its reason"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenants_token_works_only_on_its_own_route() {
+    let (_sim, sim_url) = simulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServeProcess::start(&config(dir.path(), &sim_url));
+    let http = reqwest::Client::new();
+    let status = |url: String| {
+        let http = http.clone();
+        async move {
+            http.post(url)
+                .json(&text(1, "hi"))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    let cross = format!(
+        "{}/webhook/healthy?access_token=hostile-secret-token",
+        server.url
+    );
+    assert_eq!(status(cross).await, 401);
+    let bearer = http
+        .post(format!("{}/webhook/hostile", server.url))
+        .bearer_auth("healthy-secret-token")
+        .json(&text(1, "hi"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bearer.status().as_u16(), 401);
+    assert_eq!(status(webhook(&server, "healthy")).await, 200);
+    assert_eq!(status(webhook(&server, "hostile")).await, 200);
+}
