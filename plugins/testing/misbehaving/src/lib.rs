@@ -76,6 +76,15 @@ impl Bot for Misbehaving {
                 let rest: Vec<&str> = words.collect();
                 Ok(vec![Activity::text(format!("slow: {}", rest.join(" ")))])
             }
+            spin if spin.starts_with("spin ") => {
+                // "spin 1000000": that many rounds of integer mixing (a compute-heavy bot).
+                let rounds: u64 = spin[5..].parse().unwrap_or(0);
+                let mut x = std::hint::black_box(0x9e37_79b9_7f4a_7c15u64);
+                for i in 0..rounds {
+                    x = (x ^ (x >> 31)).wrapping_mul(0xbf58_476d_1ce4_e5b9) ^ i;
+                }
+                Ok(vec![Activity::text(format!("spun {x:x}"))])
+            }
             "recurse" => Ok(vec![Activity::text(format!("depth {}", recurse(0)))]),
             flood if flood.starts_with("log-flood ") => {
                 // "log-flood 100000": that many 100-byte lines through the log import and
