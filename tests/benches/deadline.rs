@@ -71,7 +71,10 @@ fn main() {
     println!("compute-heavy bot (\"{SPIN}\"), median of {ROUNDS} interleaved rounds");
     println!("| engine | median | ratio |");
     println!("|---|---:|---:|");
-    println!("| no epoch interruption | {:.1} ms | 1.00 |", b.as_secs_f64() * 1e3);
+    println!(
+        "| no epoch interruption | {:.1} ms | 1.00 |",
+        b.as_secs_f64() * 1e3
+    );
     println!(
         "| wasmbot (epoch ticks, yield + deadline check every 10 ms) | {:.1} ms | {:.3} |",
         a.as_secs_f64() * 1e3,

@@ -20,11 +20,13 @@ pub enum PluginError {
     NotAComponent(String),
     /// The component does not export the handler.
     #[error(
-        "plugin does not implement {WORLD}: it lacks the export `{HANDLER_EXPORT}` (its exports: {found})"
+        "plugin does not implement {WORLD}: it lacks the export `{HANDLER_EXPORT}` (its exports: {found}){imports}"
     )]
     MissingExport {
         /// What it exports instead.
         found: String,
+        /// What is wrong with its imports too, if anything (empty, or `; and …`).
+        imports: String,
     },
     /// The component needs an import the host does not offer, or its export has another shape.
     #[error("plugin does not fit {WORLD}: {0}")]
@@ -115,6 +117,11 @@ impl Plugin {
         component: &Component,
         mut info: PluginInfo,
     ) -> Result<Self, PluginError> {
+        // A component needing what the host does not offer (outbound HTTP, a future version
+        // of an interface) is refused naming that import, also when its export is wrong too.
+        let linked = linker
+            .instantiate_pre(component)
+            .map_err(|e| format!("{e:#}"));
         let ty = component.component_type();
         let exports: Vec<String> = ty
             .exports(engine)
@@ -130,15 +137,17 @@ impl Plugin {
                 } else {
                     exports.join(", ")
                 },
+                imports: match &linked {
+                    Ok(_) => String::new(),
+                    Err(e) => format!("; and {e}"),
+                },
             });
         }
+        let instance_pre = linked.map_err(PluginError::Mismatch)?;
         info.imports = ty
             .imports(engine)
             .map(|(name, _)| name.to_owned())
             .collect();
-        let instance_pre = linker
-            .instantiate_pre(component)
-            .map_err(|e| PluginError::Mismatch(format!("{e:#}")))?;
         let pre = BotPre::new(instance_pre).map_err(|e| PluginError::Mismatch(format!("{e:#}")))?;
         Ok(Self {
             kind: PluginKind::Wasm(pre),

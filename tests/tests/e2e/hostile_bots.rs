@@ -217,3 +217,64 @@ async fn a_tenants_token_works_only_on_its_own_route() {
     assert_eq!(status(webhook(&server, "healthy")).await, 200);
     assert_eq!(status(webhook(&server, "hostile")).await, 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_whose_plugin_did_not_load_gets_503_and_is_reported_while_others_serve() {
+    let garbage = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(garbage.path(), b"not a component").unwrap();
+    let served = wasmbot_tests::serve_process::Served::start_with_files(
+        "",
+        &[
+            ("broken", "broken.wasm", 1, ""),
+            ("acme", plugins::ECHO, 2, ""),
+        ],
+        &[("broken.wasm", garbage.path().to_str().unwrap())],
+    )
+    .await;
+    let server = &served.server;
+    let http = reqwest::Client::new();
+    let hook = |tenant: &str| {
+        format!(
+            "{}/webhook/{tenant}?access_token={}",
+            server.url,
+            wasmbot_tests::serve_process::TOKEN
+        )
+    };
+    let refused = http
+        .post(hook("broken"))
+        .json(&text(1, "hi"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status().as_u16(), 503);
+    assert!(refused.headers().contains_key("retry-after"));
+    let ready = http
+        .get(format!("{}/readyz", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status().as_u16(), 503);
+    let body = ready.text().await.unwrap();
+    assert!(body.contains("no plugin loaded for: broken"), "{body}");
+    let metrics = server.metrics().await;
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("wasmbot_plugin_loads_total")
+                && l.contains("tenant=\"broken\"")
+                && l.contains("refused")),
+        "{metrics}"
+    );
+    // The other tenant is served.
+    let ok = http
+        .post(hook("acme"))
+        .json(&text(2, "hi"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status().as_u16(), 200);
+    assert_eq!(
+        wait_for_bodies(&served.sim, 2, 1).await[0]["text"],
+        "You said: hi"
+    );
+}

@@ -49,3 +49,38 @@ fn the_example_plugins_load() {
         assert_eq!(plugin.info().size_bytes, bytes.len());
     }
 }
+
+/// A component importing `interface` (with one function) and exporting nothing.
+fn importing(interface: &str) -> Vec<u8> {
+    wat::parse_str(format!(
+        r#"(component
+            (import "{interface}" (instance (export "call" (func (param "x" string) (result string)))))
+        )"#
+    ))
+    .unwrap()
+}
+
+#[test]
+fn an_import_the_host_does_not_offer_is_named_by_load_and_by_check() {
+    for interface in [
+        "wasi:http/outgoing-handler@0.2.6",
+        "wasmbot:bot/state@0.2.0",
+    ] {
+        let bytes = importing(interface);
+        let message = refusal(&bytes);
+        assert!(message.contains(interface), "{message}");
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bot.wasm");
+        std::fs::write(&path, &bytes).unwrap();
+        let out = std::process::Command::new(wasmbot_tests::wasmbot_bin())
+            .arg("check")
+            .arg(&path)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stderr).into_owned()
+            + &String::from_utf8_lossy(&out.stdout);
+        assert!(!out.status.success(), "{text}");
+        assert!(text.contains(interface), "{text}");
+    }
+}
