@@ -85,9 +85,14 @@ pub fn event(body: Value) -> WebhookEvent {
     }
 }
 
+/// The body of a `Text` webhook of `session`.
+pub fn text_body(session: i64, text: &str) -> Value {
+    serde_json::json!({"activity": "Text", "sessionId": session, "text": text})
+}
+
 /// A `Text` webhook of `session`.
 pub fn text(session: i64, text: &str) -> WebhookEvent {
-    event(serde_json::json!({"activity": "Text", "sessionId": session, "text": text}))
+    event(text_body(session, text))
 }
 
 /// Runs one event; the activities as Send API JSON, or the bot's error.

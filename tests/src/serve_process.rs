@@ -50,22 +50,38 @@ pub async fn wait_for_bodies(sim: &Simulator, session: i64, count: usize) -> Vec
 }
 
 /// Writes `wasmbot.toml` in `dir`: `[server]` with `server_extra` lines, and one tenant per
-/// `(id, plugin, chatbot_id, limits lines)`, all with mluvii at `sim_url`.
+/// `(id, plugin, chatbot_id, limits lines)`, all with mluvii at `sim_url` and the webhook
+/// token [`TOKEN`] (from `WEBHOOK_TOKEN`).
 pub fn write_config(
     dir: &Path,
     sim_url: &str,
     server_extra: &str,
     tenants: &[(&str, &str, i64, &str)],
 ) -> PathBuf {
+    write_config_with_tokens(dir, sim_url, server_extra, tenants, |_| {
+        "webhook_token_env = \"WEBHOOK_TOKEN\"".to_owned()
+    })
+}
+
+/// Like [`write_config`], each tenant's webhook token configured by the line
+/// `token_line(tenant id)` (e.g. a `webhook_token_file` of its own).
+pub fn write_config_with_tokens(
+    dir: &Path,
+    sim_url: &str,
+    server_extra: &str,
+    tenants: &[(&str, &str, i64, &str)],
+    token_line: impl Fn(&str) -> String,
+) -> PathBuf {
     let mut text =
         format!("[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"data\"\n{server_extra}\n");
     for (id, plugin, chatbot_id, limits) in tenants {
+        let token = token_line(id);
         text += &format!(
             r#"
 [[tenant]]
 id = "{id}"
 plugin = {plugin:?}
-webhook_token_env = "WEBHOOK_TOKEN"
+{token}
 [tenant.limits]
 {limits}
 [tenant.mluvii]
@@ -227,6 +243,13 @@ impl ServeProcess {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// The server's peak resident set size so far, in MiB.
+    pub fn peak_rss_mib(&self) -> u64 {
+        let bytes = wasmbot::bench::process::peak_rss_bytes_of(self.child.id());
+        assert!(bytes > 0, "the server's /proc status is not readable");
+        bytes >> 20
     }
 
     /// Sends `signal` (`KILL`, `TERM`, `INT`, `HUP`) to the process.

@@ -5,7 +5,7 @@
 //! sandbox), so the sandbox's cost is a ratio measured in one run.
 
 mod load;
-mod process;
+pub mod process;
 mod scale;
 mod sink;
 

@@ -1,4 +1,5 @@
-//! The process's own CPU time and peak memory, for `wasmbot bench`.
+//! A process's CPU time and memory, for `wasmbot bench` (this process) and the tests (a
+//! server they started).
 
 use std::time::Duration;
 
@@ -19,17 +20,22 @@ pub fn cpu_time() -> Duration {
 
 /// The peak resident set size so far (`VmHWM`), in bytes; 0 where `/proc` is missing.
 pub fn peak_rss_bytes() -> u64 {
-    status_bytes("VmHWM:")
+    status_bytes("self", "VmHWM:")
+}
+
+/// The peak resident set size so far of process `pid`, in bytes; 0 where it is not readable.
+pub fn peak_rss_bytes_of(pid: u32) -> u64 {
+    status_bytes(&pid.to_string(), "VmHWM:")
 }
 
 /// The resident set size now (`VmRSS`), in bytes; 0 where `/proc` is missing.
 pub fn rss_bytes() -> u64 {
-    status_bytes("VmRSS:")
+    status_bytes("self", "VmRSS:")
 }
 
-/// A `kB` line of `/proc/self/status`, in bytes.
-fn status_bytes(key: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
+/// A `kB` line of `/proc/{process}/status`, in bytes.
+fn status_bytes(process: &str, key: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{process}/status"))
         .ok()
         .and_then(|status| {
             status

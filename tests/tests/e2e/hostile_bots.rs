@@ -5,17 +5,16 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
-use wasmbot_tests::plugins;
-use wasmbot_tests::serve_process::{ServeProcess, simulator, wait_for_bodies};
+use serde_json::Value;
+use wasmbot_tests::serve_process::{
+    ServeProcess, Served, simulator, wait_for_bodies, write_config_with_tokens,
+};
+use wasmbot_tests::{plugins, text_body as text};
 
 /// Writes a configuration of two tenants, `hostile` (the misbehaving bot, 300 ms deadline,
 /// 16 MiB, 50 state keys) and `healthy` (the echo bot), each with its own webhook token in a
 /// file.
 fn config(dir: &std::path::Path, sim_url: &str) -> std::path::PathBuf {
-    let mut text =
-        "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"data\"\ndurability = \"none\"\n"
-            .to_owned();
     let tenants = [
         (
             "hostile",
@@ -25,28 +24,11 @@ fn config(dir: &std::path::Path, sim_url: &str) -> std::path::PathBuf {
         ),
         ("healthy", plugins::ECHO, 2, ""),
     ];
-    for (id, plugin, chatbot_id, limits) in tenants {
+    write_config_with_tokens(dir, sim_url, "durability = \"none\"", &tenants, |id| {
         let token_file = dir.join(format!("{id}.token"));
         std::fs::write(&token_file, format!("{id}-secret-token\n")).unwrap();
-        text += &format!(
-            r#"
-[[tenant]]
-id = "{id}"
-plugin = {plugin:?}
-webhook_token_file = {token_file:?}
-[tenant.limits]
-{limits}
-[tenant.mluvii]
-base_url = "{sim_url}"
-chatbot_id = {chatbot_id}
-client_id = "client"
-client_secret_env = "MLUVII_SECRET"
-"#
-        );
-    }
-    let path = dir.join("wasmbot.toml");
-    std::fs::write(&path, text).unwrap();
-    path
+        format!("webhook_token_file = {token_file:?}")
+    })
 }
 
 fn webhook(server: &ServeProcess, tenant: &str) -> String {
@@ -54,21 +36,6 @@ fn webhook(server: &ServeProcess, tenant: &str) -> String {
         "{}/webhook/{tenant}?access_token={tenant}-secret-token",
         server.url
     )
-}
-
-fn text(session: i64, text: &str) -> Value {
-    json!({"activity": "Text", "sessionId": session, "text": text})
-}
-
-fn peak_rss_mib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
-    line.split_whitespace()
-        .nth(1)
-        .unwrap()
-        .parse::<u64>()
-        .unwrap()
-        / 1024
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -146,7 +113,7 @@ async fn hostile_bots_are_stopped_reported_and_answered_while_another_tenant_is_
     );
 
     // The memory bomb, the million activities and the rest cost the host little.
-    let rss = peak_rss_mib(server.child.id());
+    let rss = server.peak_rss_mib();
     assert!(rss < 1024, "peak RSS {rss} MiB");
     let metrics = server.metrics().await;
     for kind in ["timeout", "out_of_memory", "trap", "output_limit"] {
@@ -222,7 +189,7 @@ async fn a_tenants_token_works_only_on_its_own_route() {
 async fn a_tenant_whose_plugin_did_not_load_gets_503_and_is_reported_while_others_serve() {
     let garbage = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(garbage.path(), b"not a component").unwrap();
-    let served = wasmbot_tests::serve_process::Served::start_with_files(
+    let served = Served::start_with_files(
         "",
         &[
             ("broken", "broken.wasm", 1, ""),
@@ -233,15 +200,8 @@ async fn a_tenant_whose_plugin_did_not_load_gets_503_and_is_reported_while_other
     .await;
     let server = &served.server;
     let http = reqwest::Client::new();
-    let hook = |tenant: &str| {
-        format!(
-            "{}/webhook/{tenant}?access_token={}",
-            server.url,
-            wasmbot_tests::serve_process::TOKEN
-        )
-    };
     let refused = http
-        .post(hook("broken"))
+        .post(server.webhook("broken"))
         .json(&text(1, "hi"))
         .send()
         .await
@@ -267,7 +227,7 @@ async fn a_tenant_whose_plugin_did_not_load_gets_503_and_is_reported_while_other
     );
     // The other tenant is served.
     let ok = http
-        .post(hook("acme"))
+        .post(server.webhook("acme"))
         .json(&text(2, "hi"))
         .send()
         .await
