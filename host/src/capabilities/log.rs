@@ -105,14 +105,18 @@ impl BotLog {
     }
 
     /// The lines kept, and how many were dropped over the limit (reported to the log in one
-    /// line).
-    pub fn into_lines(self, tenant: &str, session: i64) -> (Vec<BotLogLine>, usize) {
+    /// line); the log is empty again, for the instance's next event.
+    pub fn take_lines(&mut self, tenant: &str, session: i64) -> (Vec<BotLogLine>, usize) {
         if self.dropped > 0 {
             tracing::warn!(target: "bot", tenant, session, dropped = self.dropped,
                 "the bot logged more than its limit of {} lines or {} bytes for one event; the rest were dropped",
                 self.max_lines, self.max_bytes);
         }
-        (self.lines, self.dropped)
+        self.bytes = 0;
+        (
+            std::mem::take(&mut self.lines),
+            std::mem::take(&mut self.dropped),
+        )
     }
 }
 
@@ -162,7 +166,7 @@ mod tests {
         for _ in 0..105 {
             log.record("t", 1, LogLevel::Info, "x");
         }
-        let (lines, dropped) = log.into_lines("t", 1);
+        let (lines, dropped) = log.take_lines("t", 1);
         assert_eq!((lines.len(), dropped), (100, 5));
         let long = "é".repeat(MAX_LINE_BYTES);
         assert!(truncate(&long, MAX_LINE_BYTES).len() <= MAX_LINE_BYTES);
@@ -174,7 +178,7 @@ mod tests {
         for _ in 0..5 {
             log.record("t", 1, LogLevel::Info, "ten bytes.");
         }
-        let (lines, dropped) = log.into_lines("t", 1);
+        let (lines, dropped) = log.take_lines("t", 1);
         assert_eq!((lines.len(), dropped), (2, 3));
     }
 
@@ -196,7 +200,7 @@ mod tests {
             LogLevel::Warn,
             b"panicked at src/lib.rs\n\nnote: run\n",
         );
-        let (lines, _) = log.into_lines("t", 1);
+        let (lines, _) = log.take_lines("t", 1);
         assert_eq!(lines.len(), 2);
         assert_eq!(lines[0].message, "panicked at src/lib.rs");
         assert_eq!(lines[0].level, LogLevel::Warn);

@@ -65,12 +65,10 @@ impl HostState {
         }
     }
 
-    /// Makes a warm instance's state ready for the next event, of `session_id`: an empty log
-    /// and no memory breach remembered.
+    /// Makes a warm instance's state ready for the next event, of `session_id`: no memory
+    /// breach remembered (its log was emptied when the last event's lines were taken).
     pub fn begin_event(&mut self, session_id: i64) {
         self.session_id = session_id;
-        let limits = &self.tenant.limits;
-        self.log = BotLog::new(limits.max_log_lines, limits.max_log_bytes);
         self.memory.exceeded = false;
     }
 

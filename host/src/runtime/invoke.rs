@@ -16,7 +16,7 @@ use super::plugin::{Plugin, PluginError, PluginKind};
 use super::session_facts::facts_for;
 use super::tenant::{Limits, TenantEnv};
 use super::warm::{WarmInstance, WarmSlots};
-use crate::capabilities::log::{BotLog, BotLogLine};
+use crate::capabilities::log::BotLogLine;
 use crate::mluvii::{SendActivity, WebhookEvent};
 
 /// Why a bot produced nothing for an event. The host reports it; other tenants and other
@@ -181,8 +181,7 @@ impl Runtime {
         let duration = started.elapsed();
         let state = store.data_mut();
         state.drain_output();
-        let (logs, dropped_logs) = std::mem::replace(&mut state.log, BotLog::new(0, 0))
-            .into_lines(&tenant.id, event.session_id);
+        let (logs, dropped_logs) = state.log.take_lines(&tenant.id, event.session_id);
         let result = match outcome {
             Ok((activities, bot)) => {
                 // Kept only while the engine's budget of idle instances allows.
