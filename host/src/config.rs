@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use serde::Deserialize;
 
+use crate::capabilities::http::HttpConfig;
 use crate::delivery::RetryPolicy;
 use crate::dispatch::fallback::FallbackConfig;
 use crate::storage::Durability;
@@ -194,6 +195,9 @@ pub struct TenantConfig {
     /// What the guest gets when the bot fails.
     #[serde(default)]
     pub fallback: FallbackConfig,
+    /// What the bot may reach over HTTP (nothing by default).
+    #[serde(default)]
+    pub http: HttpConfig,
     /// Where and how to reach mluvii.
     pub mluvii: MluviiConfig,
 }

@@ -47,6 +47,9 @@ pub struct Metrics {
     /// Plugin loads by tenant and outcome (`compiled`, `cached`: from the compiled-artifact
     /// cache, `refused`: the old version keeps serving).
     pub plugin_loads: Family<TenantOutcome, Counter>,
+    /// Bots' outbound HTTP requests, by tenant and outcome (`sent`, `refused` by the tenant's
+    /// policy, `failed` on the way).
+    pub bot_http_requests: Family<TenantOutcome, Counter>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -115,6 +118,12 @@ impl Default for Metrics {
             "Plugin loads by tenant and outcome (compiled, cached, refused)",
             plugin_loads.clone(),
         );
+        let bot_http_requests = Family::<TenantOutcome, Counter>::default();
+        registry.register(
+            "bot_http_requests",
+            "Bots' outbound HTTP requests by tenant and outcome (sent, refused, failed)",
+            bot_http_requests.clone(),
+        );
         registry.register(
             "outbound_seconds",
             "Time to deliver one activity",
@@ -132,6 +141,7 @@ impl Default for Metrics {
             backlog_events,
             outbound_seconds,
             plugin_loads,
+            bot_http_requests,
         }
     }
 }

@@ -72,6 +72,7 @@ pub fn tenant_with_store(
         settings: Settings::from_json(settings).unwrap(),
         state,
         limits,
+        http: Default::default(),
         facts: Default::default(),
         warm: Default::default(),
     })

@@ -111,6 +111,7 @@ pub async fn run_once(options: &BenchOptions, variant: Variant) -> anyhow::Resul
                     ..LimitsConfig::default()
                 },
                 fallback: Default::default(),
+                http: Default::default(),
                 mluvii: MluviiConfig {
                     base_url: sink_url.clone(),
                     chatbot_id: i as i64,

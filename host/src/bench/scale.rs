@@ -80,6 +80,7 @@ fn config(dir: &Path, tenants: usize, sink_url: &str) -> anyhow::Result<ConfigFi
                 settings: toml::Table::new(),
                 limits: LimitsConfig::default(),
                 fallback: Default::default(),
+                http: Default::default(),
                 mluvii: MluviiConfig {
                     base_url: sink_url.to_owned(),
                     chatbot_id: i as i64,

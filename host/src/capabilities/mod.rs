@@ -3,5 +3,6 @@
 //! the runtime links for every instance.
 
 pub mod config;
+pub mod http;
 pub mod log;
 pub mod state;

@@ -92,6 +92,7 @@ impl OfflineBot {
             settings,
             state,
             limits: Limits::default(),
+            http: Default::default(),
             facts: Default::default(),
             warm: Default::default(),
         });

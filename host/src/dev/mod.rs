@@ -148,6 +148,7 @@ pub async fn start(options: DevOptions) -> anyhow::Result<DevServer> {
                 settings: bot.settings.clone(),
                 limits: LimitsConfig::default(),
                 fallback: Default::default(),
+                http: Default::default(),
                 mluvii: MluviiConfig {
                     base_url: simulator_url.clone(),
                     chatbot_id: 100 + i as i64,

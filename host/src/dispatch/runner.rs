@@ -8,6 +8,7 @@ use tracing::Instrument;
 
 use super::inbox::Take;
 use super::{BATCH, Dispatcher, Stage, Tenant};
+use crate::capabilities::http::HttpCounts;
 use crate::metrics::{self, TenantOutcome};
 use crate::mluvii::{SendActivity, Webhook, parse_webhook};
 use crate::storage::{Completion, JournalEntry, NewActivity, OutboxEntry};
@@ -123,6 +124,7 @@ impl Dispatcher {
             .bot_run_seconds
             .get_or_create(&metrics::tenant(tenant.id()))
             .observe(run.duration.as_secs_f64());
+        self.count_http(tenant.id(), run.http);
         let (activities, error) = match std::mem::replace(&mut run.result, Ok(Vec::new())) {
             Ok(activities) => (activities, None),
             Err(error) => {
@@ -197,6 +199,24 @@ impl Dispatcher {
             self.schedule(Stage::Deliver, tenant, session);
         }
         true
+    }
+
+    fn count_http(&self, tenant: &str, counts: HttpCounts) {
+        for (outcome, n) in [
+            ("sent", counts.sent),
+            ("refused", counts.refused),
+            ("failed", counts.failed),
+        ] {
+            if n > 0 {
+                self.metrics
+                    .bot_http_requests
+                    .get_or_create(&TenantOutcome {
+                        tenant: tenant.to_owned(),
+                        outcome: outcome.to_owned(),
+                    })
+                    .inc_by(n);
+            }
+        }
     }
 
     fn count_error(&self, tenant: &str, kind: &str) {

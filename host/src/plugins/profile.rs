@@ -7,6 +7,7 @@ use std::sync::Arc;
 use anyhow::{Context as _, bail};
 
 use crate::capabilities::config::Settings;
+use crate::capabilities::http::TenantHttp;
 use crate::capabilities::state::StateStore;
 use crate::config::{TenantConfig, resolve_secret};
 use crate::delivery::{MluviiClient, MluviiEndpoint};
@@ -96,12 +97,22 @@ pub fn build_profile(
     let facts = previous
         .map(|previous| previous.env.facts.clone())
         .unwrap_or_default();
+    // The client (and its pooled connections) is kept while the policy is unchanged.
+    let policy = tenant.http.policy();
+    let http = match previous {
+        Some(previous) if previous.env.http.policy == policy => previous.env.http.clone(),
+        _ => Arc::new(
+            TenantHttp::new(policy)
+                .with_context(|| format!("tenant {} outbound HTTP client", tenant.id))?,
+        ),
+    };
     Ok(TenantProfile {
         env: Arc::new(TenantEnv {
             id: tenant.id.clone(),
             settings,
             state: parts.state.clone(),
             limits: tenant.limits.runtime_limits(),
+            http,
             facts,
             warm: Default::default(),
         }),

@@ -6,9 +6,11 @@ use std::time::Instant;
 use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtxView, WasiHttpView};
 
 use super::engine::{MAX_CORE_INSTANCES_PER_BOT, MAX_MEMORIES_PER_BOT, MAX_TABLES_PER_BOT};
 use super::output::BoundedOutput;
+use crate::capabilities::http::OutboundHttp;
 use crate::capabilities::log::{BotLog, LogLevel};
 use crate::runtime::tenant::TenantEnv;
 
@@ -20,6 +22,8 @@ const OUTPUT_CAPACITY: usize = 1024 * 1024;
 pub struct HostState {
     wasi: WasiCtx,
     table: ResourceTable,
+    /// Outbound HTTP (`wasi:http`) within the tenant's policy.
+    pub http: OutboundHttp,
     /// The memory cap of this instance.
     pub memory: MemoryCap,
     /// The tenant the instance works for.
@@ -52,9 +56,12 @@ impl HostState {
             tenant.limits.max_memory_bytes,
             tenant.limits.max_table_elements,
         );
+        let mut http = OutboundHttp::new(&tenant.id, tenant.http.clone());
+        http.begin_event(session_id);
         Self {
             wasi,
             table: ResourceTable::new(),
+            http,
             memory,
             tenant,
             session_id,
@@ -70,6 +77,7 @@ impl HostState {
     pub fn begin_event(&mut self, session_id: i64) {
         self.session_id = session_id;
         self.memory.exceeded = false;
+        self.http.begin_event(session_id);
     }
 
     /// Moves what the bot wrote to stdout (as info) and stderr (as warnings) since the last
@@ -95,6 +103,12 @@ impl WasiView for HostState {
             ctx: &mut self.wasi,
             table: &mut self.table,
         }
+    }
+}
+
+impl WasiHttpView for HostState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        self.http.view(&mut self.table)
     }
 }
 

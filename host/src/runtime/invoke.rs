@@ -16,6 +16,7 @@ use super::plugin::{Plugin, PluginError, PluginKind};
 use super::session_facts::facts_for;
 use super::tenant::{Limits, TenantEnv};
 use super::warm::{WarmInstance, WarmSlots};
+use crate::capabilities::http::HttpCounts;
 use crate::capabilities::log::BotLogLine;
 use crate::mluvii::{SendActivity, WebhookEvent};
 
@@ -79,6 +80,8 @@ pub struct BotRun {
     pub duration: Duration,
     /// The session's language, as the bot was told it.
     pub language: Option<String>,
+    /// What the bot's outbound HTTP requests came to.
+    pub http: HttpCounts,
 }
 
 /// The wasmtime engine and linker shared by every tenant's plugins.
@@ -90,12 +93,13 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    /// An engine with `settings`, and a linker offering WASI p2 (closed) and the contract's
-    /// imports.
+    /// An engine with `settings`, and a linker offering WASI p2 (closed), outbound
+    /// `wasi:http` (within each tenant's policy) and the contract's imports.
     pub fn new(settings: &EngineSettings) -> anyhow::Result<Self> {
         let engine = build_engine(settings)?;
         let mut linker = Linker::<HostState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
         Bot::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state)?;
         Ok(Self {
             engine,
@@ -143,6 +147,7 @@ impl Runtime {
                     dropped_logs: 0,
                     duration: started.elapsed(),
                     language: context.language,
+                    http: HttpCounts::default(),
                 };
             }
         };
@@ -182,6 +187,7 @@ impl Runtime {
         let state = store.data_mut();
         state.drain_output();
         let (logs, dropped_logs) = state.log.take_lines(&tenant.id, event.session_id);
+        let http = state.http.take_counts();
         let result = match outcome {
             Ok((activities, bot)) => {
                 // Kept only while the engine's budget of idle instances allows.
@@ -210,6 +216,7 @@ impl Runtime {
             dropped_logs,
             duration,
             language: context.language.clone(),
+            http,
         }
     }
 

@@ -6,6 +6,7 @@ use std::time::Duration;
 use super::session_facts::FactsCache;
 use super::warm::{InstanceReuse, WarmPool};
 use crate::capabilities::config::Settings;
+use crate::capabilities::http::TenantHttp;
 use crate::capabilities::state::StateStore;
 
 /// Per-tenant limits on one event's run.
@@ -61,6 +62,8 @@ pub struct TenantEnv {
     pub state: Arc<dyn StateStore>,
     /// Time and memory limits.
     pub limits: Limits,
+    /// What its bots may reach over HTTP, and the client they go through.
+    pub http: Arc<TenantHttp>,
     /// Language and channel of its sessions, cached (kept across configuration reloads).
     pub facts: Arc<FactsCache>,
     /// Its idle warm instances, when `limits.reuse` allows them (a new configuration starts

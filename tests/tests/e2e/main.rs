@@ -10,6 +10,7 @@ mod every_plugin_is_tested;
 mod hostile_bots;
 mod hot_swap;
 mod misbehaving_bots;
+mod outbound_http;
 mod overload;
 mod polyglot;
 mod refused_plugins;

@@ -62,10 +62,7 @@ fn importing(interface: &str) -> Vec<u8> {
 
 #[test]
 fn an_import_the_host_does_not_offer_is_named_by_load_and_by_check() {
-    for interface in [
-        "wasi:http/outgoing-handler@0.2.6",
-        "wasmbot:bot/state@0.2.0",
-    ] {
+    for interface in ["wasi:keyvalue/store@0.2.0-draft", "wasmbot:bot/state@0.2.0"] {
         let bytes = importing(interface);
         let message = refusal(&bytes);
         assert!(message.contains(interface), "{message}");

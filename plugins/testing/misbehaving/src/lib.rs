@@ -1,6 +1,8 @@
 //! Test fixture: misbehaves as the guest's text asks, so the host's limits and error paths can
 //! be tested. Not an example to follow.
 
+mod outbound;
+
 use wasmbot_sdk::{Activity, Bot, Conversation, Error, Event, Result, export_bot, log, state};
 
 struct Misbehaving;
@@ -132,6 +134,12 @@ impl Bot for Misbehaving {
                     "env [{}] reached {reached}",
                     env.join(",")
                 ))])
+            }
+            fetch if fetch.starts_with("fetch ") => {
+                // "fetch URL [URL…]": a GET of each, answered with one line per request:
+                // "200 <body>" or the error the host returned.
+                let lines: Vec<String> = fetch[6..].split(' ').map(outbound::get).collect();
+                Ok(vec![Activity::text(lines.join("\n"))])
             }
             other => Ok(vec![Activity::text(format!("ok: {other}"))]),
         }
