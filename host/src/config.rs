@@ -54,6 +54,15 @@ pub struct ServerConfig {
     /// Largest accepted webhook body, in bytes.
     #[serde(default = "default_max_body_bytes")]
     pub max_body_bytes: usize,
+    /// Connections open at once; further clients wait in the listen backlog.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// Time a client has to send a request's headers, in milliseconds.
+    #[serde(default = "default_header_read_timeout_ms")]
+    pub header_read_timeout_ms: u64,
+    /// Time a request body may go without data arriving, in milliseconds.
+    #[serde(default = "default_body_read_timeout_ms")]
+    pub body_read_timeout_ms: u64,
     /// Bot runs in flight at once, across all tenants.
     #[serde(default = "default_max_concurrent_runs")]
     pub max_concurrent_runs: usize,
@@ -100,6 +109,9 @@ impl Default for ServerConfig {
             max_plugin_mib: default_max_plugin_mib(),
             watch_plugins: true,
             max_body_bytes: default_max_body_bytes(),
+            max_connections: default_max_connections(),
+            header_read_timeout_ms: default_header_read_timeout_ms(),
+            body_read_timeout_ms: default_body_read_timeout_ms(),
             max_concurrent_runs: default_max_concurrent_runs(),
             max_warm_instances: default_max_warm_instances(),
             max_backlog: default_max_backlog(),
@@ -115,6 +127,15 @@ impl Default for ServerConfig {
 }
 
 impl ServerConfig {
+    /// The connection limit and read timeouts these keys describe.
+    pub fn ingress_limits(&self) -> crate::server::listen::IngressLimits {
+        crate::server::listen::IngressLimits {
+            max_connections: self.max_connections,
+            header_read_timeout: Duration::from_millis(self.header_read_timeout_ms),
+            body_read_timeout: Duration::from_millis(self.body_read_timeout_ms),
+        }
+    }
+
     /// The delivery retry policy these keys describe.
     pub fn retry_policy(&self) -> RetryPolicy {
         RetryPolicy {
@@ -161,6 +182,19 @@ fn default_listen() -> SocketAddr {
 }
 fn default_data_dir() -> PathBuf {
     PathBuf::from("data")
+}
+fn default_max_connections() -> usize {
+    crate::server::listen::IngressLimits::default().max_connections
+}
+fn default_header_read_timeout_ms() -> u64 {
+    crate::server::listen::IngressLimits::default()
+        .header_read_timeout
+        .as_millis() as u64
+}
+fn default_body_read_timeout_ms() -> u64 {
+    crate::server::listen::IngressLimits::default()
+        .body_read_timeout
+        .as_millis() as u64
 }
 fn default_max_body_bytes() -> usize {
     256 * 1024

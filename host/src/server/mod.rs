@@ -2,6 +2,7 @@
 
 mod admin;
 pub mod auth;
+pub mod listen;
 mod ops;
 pub mod setup;
 mod webhook;
@@ -16,6 +17,7 @@ use tokio::net::TcpListener;
 use crate::dispatch::{Dispatcher, TenantMap};
 use crate::metrics::Metrics;
 use crate::plugins::{Registry, ReloadReport};
+use listen::IngressLimits;
 
 /// What the routes share.
 #[derive(Clone)]
@@ -34,6 +36,8 @@ pub struct AppState {
     pub max_plugin_bytes: usize,
     /// On shutdown, how long to finish work in hand before exiting.
     pub shutdown_deadline: std::time::Duration,
+    /// Connection limit and read timeouts.
+    pub ingress: IngressLimits,
 }
 
 /// The router: `POST`/`GET /webhook/{tenant}`, `/healthz`, `/readyz`, `/metrics`, and the
@@ -48,6 +52,9 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            state.ingress.body_read_timeout,
+        ))
         .with_state(state)
 }
 
@@ -74,9 +81,8 @@ pub async fn run(
         shutdown.await;
         let _ = signalled.send(tokio::time::Instant::now());
     };
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    let ingress = state.ingress;
+    listen::serve(listener, app(state), ingress, shutdown).await;
     let started = signal.await.unwrap_or_else(|_| tokio::time::Instant::now());
     let stop_by = started + deadline;
     // Keep a little of the deadline for the workers to stop and the last commit.

@@ -86,5 +86,6 @@ pub async fn build_state(
         max_body_bytes: server.max_body_bytes,
         max_plugin_bytes: server.max_plugin_mib << 20,
         shutdown_deadline: std::time::Duration::from_millis(server.shutdown_deadline_ms),
+        ingress: server.ingress_limits(),
     })
 }

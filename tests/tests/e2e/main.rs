@@ -9,6 +9,7 @@ mod echo_bot;
 mod every_plugin_is_tested;
 mod hostile_bots;
 mod hot_swap;
+mod ingress_limits;
 mod misbehaving_bots;
 mod outbound_http;
 mod overload;
