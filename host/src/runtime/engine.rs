@@ -5,8 +5,9 @@ use std::time::Duration;
 use anyhow::Context as _;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-/// How often the engine's epoch advances; bot deadlines are counted in these ticks.
-pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+/// How often the engine's epoch advances: a running bot yields (and checks its deadline) at
+/// every tick, so a bot that computes holds a worker thread for at most one tick at a time.
+pub const EPOCH_TICK: Duration = Duration::from_millis(1);
 
 /// Most core module instances one bot component may create (Python's components create 14).
 pub const MAX_CORE_INSTANCES_PER_BOT: u32 = 32;

@@ -12,6 +12,7 @@ use super::convert_activity::activity_to_wire;
 use super::convert_event::event_to_wit;
 use super::engine::{EPOCH_TICK, EngineSettings, build_engine};
 use super::host_state::HostState;
+use super::pacing::{LongRuns, Pace};
 use super::plugin::{Plugin, PluginError, PluginKind};
 use super::session_facts::facts_for;
 use super::tenant::{Limits, TenantEnv};
@@ -90,6 +91,7 @@ pub struct Runtime {
     engine: Engine,
     linker: Arc<Linker<HostState>>,
     warm_slots: Arc<WarmSlots>,
+    long_runs: Arc<LongRuns>,
 }
 
 impl Runtime {
@@ -105,6 +107,7 @@ impl Runtime {
             engine,
             linker: Arc::new(linker),
             warm_slots: WarmSlots::new(settings.warm_instances as usize),
+            long_runs: LongRuns::new(LongRuns::lanes_for_this_machine(), EPOCH_TICK),
         })
     }
 
@@ -167,6 +170,7 @@ impl Runtime {
                     &self.engine,
                     HostState::new(tenant.clone(), event.session_id),
                 );
+                store.data_mut().pace = Some(Pace::new(self.long_runs.clone()));
                 store.limiter(|state| &mut state.memory);
                 store.epoch_deadline_callback(yield_until_deadline);
                 (store, None, Instant::now(), 0)
@@ -185,6 +189,9 @@ impl Runtime {
         .unwrap_or(Err(CallFailure::Bot(BotError::Timeout(limit))));
         let duration = started.elapsed();
         let state = store.data_mut();
+        if let Some(pace) = &mut state.pace {
+            pace.finish();
+        }
         state.drain_output();
         let (logs, dropped_logs) = state.log.take_lines(&tenant.id, event.session_id);
         let http = state.http.take_counts();
@@ -298,12 +305,24 @@ fn to_wire(
 }
 
 /// Called at every epoch tick while the bot runs: past the deadline the bot traps with
-/// [`Trap::Interrupt`]; before it, it yields to the executor so other tasks run.
-fn yield_until_deadline(store: StoreContextMut<'_, HostState>) -> wasmtime::Result<UpdateDeadline> {
-    if Instant::now() >= store.data().deadline {
+/// [`Trap::Interrupt`]; before it, it yields to the executor so other tasks run, pausing
+/// first when long runs are sharing the CPU (`pacing.rs`).
+fn yield_until_deadline(
+    mut store: StoreContextMut<'_, HostState>,
+) -> wasmtime::Result<UpdateDeadline> {
+    let state = store.data_mut();
+    if Instant::now() >= state.deadline {
         return Err(Trap::Interrupt.into());
     }
-    Ok(UpdateDeadline::Yield(1))
+    let pause = state.pace.as_mut().map_or(Duration::ZERO, Pace::next_slice);
+    if pause.is_zero() {
+        Ok(UpdateDeadline::Yield(1))
+    } else {
+        Ok(UpdateDeadline::YieldCustom(
+            1,
+            Box::pin(tokio::time::sleep(pause)),
+        ))
+    }
 }
 
 enum CallFailure {

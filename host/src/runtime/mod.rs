@@ -9,6 +9,7 @@ pub mod host_state;
 mod invoke;
 pub mod native;
 pub mod output;
+pub mod pacing;
 pub mod plugin;
 pub mod session_facts;
 pub mod tenant;
