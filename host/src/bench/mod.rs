@@ -5,6 +5,7 @@
 //! sandbox), so the sandbox's cost is a ratio measured in one run.
 
 mod load;
+mod noisy;
 pub mod process;
 mod scale;
 mod sink;
@@ -47,6 +48,9 @@ pub struct BenchOptions {
     pub rounds: usize,
     /// Whether journal commits are fsynced.
     pub durability: Durability,
+    /// With a noisy neighbour (`--noisy`): the misbehaving bot, for a second tenant that runs
+    /// hostile events during every other run of each round.
+    pub noisy_plugin: Option<PathBuf>,
 }
 
 /// The figures of one run.
@@ -54,6 +58,8 @@ pub struct BenchOptions {
 pub struct Figures {
     /// Which bot.
     pub variant: Variant,
+    /// What the noisy neighbour did meanwhile, when there was one.
+    pub noisy: Option<noisy::NoisyLoad>,
     /// Webhooks answered 200, per second of load.
     pub acked_per_sec: f64,
     /// Webhooks not answered 200.
@@ -80,8 +86,12 @@ fn percentile_ms(sorted: &[u64], p: f64) -> f64 {
     sorted[index] as f64 / 1000.0
 }
 
-/// Runs one round of one variant.
-pub async fn run_once(options: &BenchOptions, variant: Variant) -> anyhow::Result<Figures> {
+/// Runs one round of one variant, with the noisy neighbour's plugin when `noisy` is given.
+pub async fn run_once(
+    options: &BenchOptions,
+    variant: Variant,
+    noisy: Option<&std::path::Path>,
+) -> anyhow::Result<Figures> {
     let dir = tempfile::tempdir().context("creating a temporary data directory")?;
     let started = Instant::now();
     let sink = Sink::new(started);
@@ -90,9 +100,17 @@ pub async fn run_once(options: &BenchOptions, variant: Variant) -> anyhow::Resul
     let router = sink.router();
     let sink_server = tokio::spawn(async move { axum::serve(sink_listener, router).await });
 
+    // The noisy neighbour's activities (its fallbacks) go to a sink of their own.
+    let noisy_sink = Sink::new(started);
+    let noisy_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let noisy_sink_url = format!("http://{}", noisy_listener.local_addr()?);
+    let noisy_router = noisy_sink.router();
+    let noisy_sink_server =
+        tokio::spawn(async move { axum::serve(noisy_listener, noisy_router).await });
+
     let token_file = dir.path().join("token");
     std::fs::write(&token_file, "bench-token")?;
-    let config = ConfigFile {
+    let mut config = ConfigFile {
         server: ServerConfig {
             data_dir: dir.path().join("data"),
             durability: options.durability,
@@ -122,6 +140,14 @@ pub async fn run_once(options: &BenchOptions, variant: Variant) -> anyhow::Resul
             })
             .collect(),
     };
+    if let Some(plugin) = noisy {
+        let mut tenant = config.tenants[0].clone();
+        tenant.id = "noisy".into();
+        tenant.plugin = plugin.to_owned();
+        tenant.limits.timeout_ms = noisy::NOISY_TIMEOUT_MS;
+        tenant.mluvii.base_url = noisy_sink_url;
+        config.tenants.push(tenant);
+    }
     let state = build_state(&config, None, None).await?;
     if variant == Variant::Native {
         let native = Arc::new(Plugin::native(Arc::new(NativeEcho)));
@@ -142,6 +168,11 @@ pub async fn run_once(options: &BenchOptions, variant: Variant) -> anyhow::Resul
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(options.load.concurrency.max(1))
         .build()?;
+    let (stop_noisy, noisy_stopped) = tokio::sync::watch::channel(false);
+    let noisy_load = noisy.map(|_| {
+        let url = format!("{host}/webhook/noisy?access_token=bench-token");
+        tokio::spawn(noisy::drive(http.clone(), url, noisy_stopped))
+    });
 
     let cpu_before = process::cpu_time();
     let load_start_us = sink.now_us();
@@ -158,13 +189,20 @@ pub async fn run_once(options: &BenchOptions, variant: Variant) -> anyhow::Resul
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     let cpu = process::cpu_time() - cpu_before;
+    let _ = stop_noisy.send(true);
+    let noisy = match noisy_load {
+        Some(task) => Some(task.await?),
+        None => None,
+    };
     let delivery_secs = (sink.last_us() - load_start_us) as f64 / 1e6;
     let e2e = sink.latencies_us();
     let _ = stop.send(());
     server.await??;
     sink_server.abort();
+    noisy_sink_server.abort();
     Ok(Figures {
         variant,
+        noisy,
         acked_per_sec: load.acked as f64 / load.duration.as_secs_f64(),
         refused: load.refused,
         ack_ms: [
@@ -210,6 +248,7 @@ pub fn medians(rounds: &[Figures]) -> Figures {
     let m = |f: fn(&Figures) -> f64| median(rounds.iter().map(f).collect());
     Figures {
         variant: rounds[0].variant,
+        noisy: rounds[0].noisy,
         acked_per_sec: m(|f| f.acked_per_sec),
         refused: m(|f| f.refused as f64) as u64,
         ack_ms: [m(|f| f.ack_ms[0]), m(|f| f.ack_ms[1]), m(|f| f.ack_ms[2])],
@@ -240,23 +279,60 @@ pub async fn run_bench(options: &BenchOptions) -> anyhow::Result<Vec<Figures>> {
         options.rounds
     );
     println!("{HEADER}");
-    let mut all: Vec<Vec<Figures>> = options.variants.iter().map(|_| Vec::new()).collect();
+    // Each variant alone, and with the noisy neighbour when asked, interleaved in each round.
+    let noisy_choices: Vec<Option<&std::path::Path>> = match &options.noisy_plugin {
+        Some(plugin) => vec![None, Some(plugin.as_path())],
+        None => vec![None],
+    };
+    let runs: Vec<(Variant, Option<&std::path::Path>)> = options
+        .variants
+        .iter()
+        .flat_map(|v| noisy_choices.iter().map(move |n| (*v, *n)))
+        .collect();
+    let label = |variant: Variant, noisy: bool| match (options.noisy_plugin.is_some(), noisy) {
+        (false, _) => format!("{variant:?}"),
+        (true, false) => format!("{variant:?} alone"),
+        (true, true) => format!("{variant:?} + noisy tenant"),
+    };
+    let mut all: Vec<Vec<Figures>> = runs.iter().map(|_| Vec::new()).collect();
     for round in 1..=options.rounds.max(1) {
-        for (i, variant) in options.variants.iter().enumerate() {
-            let figures = run_once(options, *variant).await?;
-            println!("{}", row(&format!("{variant:?} (round {round})"), &figures));
+        for (i, (variant, noisy)) in runs.iter().enumerate() {
+            let figures = run_once(options, *variant, *noisy).await?;
+            let name = label(*variant, noisy.is_some());
+            println!("{}", row(&format!("{name} (round {round})"), &figures));
+            if let Some(load) = figures.noisy {
+                println!(
+                    "  noisy tenant: {} hostile events acknowledged, {} refused",
+                    load.acked, load.refused
+                );
+            }
             all[i].push(figures);
         }
     }
     let medians: Vec<Figures> = all.iter().map(|rounds| medians(rounds)).collect();
     println!("\nmedians:\n{HEADER}");
     for figures in &medians {
-        println!("{}", row(&format!("{:?}", figures.variant), figures));
+        let name = label(figures.variant, figures.noisy.is_some());
+        println!("{}", row(&name, figures));
+    }
+    for variant in &options.variants {
+        let of = |noisy: bool| {
+            medians
+                .iter()
+                .find(|f| f.variant == *variant && f.noisy.is_some() == noisy)
+        };
+        if let (Some(alone), Some(noisy)) = (of(false), of(true)) {
+            println!(
+                "\n{variant:?}: e2e p99 with the noisy tenant / alone: {:.2} (p50: {:.2})",
+                noisy.e2e_ms[1] / alone.e2e_ms[1],
+                noisy.e2e_ms[0] / alone.e2e_ms[0]
+            );
+        }
     }
     let rate = |v| {
         medians
             .iter()
-            .find(|f| f.variant == v)
+            .find(|f| f.variant == v && f.noisy.is_none())
             .map(|f| f.delivered_per_sec)
     };
     if let (Some(wasm), Some(native)) = (rate(Variant::Wasm), rate(Variant::Native)) {

@@ -41,6 +41,10 @@ pub struct BenchArgs {
     /// and then from the compiled cache, and time the first event of untouched tenants.
     #[arg(long, default_value_t = 0)]
     pub scale: usize,
+    /// Also run each variant with a noisy neighbour: a second tenant running this bot (the
+    /// misbehaving fixture) with endless loops, hour-long sleeps and log floods.
+    #[arg(long, num_args = 0..=1, default_missing_value = "plugins/target/wasm32-wasip2/release/misbehaving.wasm")]
+    pub noisy: Option<PathBuf>,
     /// With `--scale`: how many untouched tenants get a first event.
     #[arg(long, default_value_t = 20)]
     pub probes: usize,
@@ -76,6 +80,7 @@ pub fn bench(args: &BenchArgs) -> anyhow::Result<()> {
         },
         variants,
         rounds: args.rounds,
+        noisy_plugin: args.noisy.clone(),
         durability: if args.no_fsync {
             Durability::None
         } else {

@@ -19,9 +19,10 @@ async fn a_small_bench_run_of_both_bots_delivers_what_it_acknowledged() {
         variants: vec![Variant::Native, Variant::Wasm],
         rounds: 1,
         durability: Durability::None,
+        noisy_plugin: None,
     };
     for variant in [Variant::Native, Variant::Wasm] {
-        let figures = run_once(&options, variant).await.unwrap();
+        let figures = run_once(&options, variant, None).await.unwrap();
         assert_eq!(figures.variant, variant);
         assert_eq!(figures.refused, 0);
         assert!(figures.delivered_per_sec > 0.0, "{figures:?}");
@@ -30,4 +31,29 @@ async fn a_small_bench_run_of_both_bots_delivers_what_it_acknowledged() {
         assert!(figures.cpu_us_per_event > 0.0);
         assert!(figures.peak_rss_mib > 1.0);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bench_run_with_the_noisy_neighbour_delivers_the_healthy_tenants_events() {
+    let options = BenchOptions {
+        plugin: plugins::ECHO.into(),
+        tenants: 1,
+        load: LoadShape {
+            events: 300,
+            sessions: 30,
+            concurrency: 4,
+            rate: 300.0,
+        },
+        variants: vec![Variant::Wasm],
+        rounds: 1,
+        durability: Durability::None,
+        noisy_plugin: Some(plugins::MISBEHAVING.into()),
+    };
+    let figures = run_once(&options, Variant::Wasm, Some(plugins::MISBEHAVING.as_ref()))
+        .await
+        .unwrap();
+    assert_eq!(figures.refused, 0);
+    let noisy = figures.noisy.expect("the noisy tenant ran");
+    assert!(noisy.acked > 10, "{noisy:?}");
+    assert!(figures.e2e_ms[0] > 0.0 && figures.e2e_ms[0] <= figures.e2e_ms[1]);
 }
