@@ -14,12 +14,12 @@ use super::engine::{EPOCH_TICK, EngineSettings, build_engine};
 use super::host_state::HostState;
 use super::pacing::{LongRuns, Pace};
 use super::plugin::{Plugin, PluginError, PluginKind};
-use super::session_facts::facts_for;
+use super::session_facts::{facts_for, forget_session};
 use super::tenant::{Limits, TenantEnv};
 use super::warm::{WarmInstance, WarmSlots};
 use crate::capabilities::http::HttpCounts;
 use crate::capabilities::log::BotLogLine;
-use crate::mluvii::{SendActivity, WebhookEvent};
+use crate::mluvii::{InboundActivity, SendActivity, WebhookEvent};
 
 /// Why a bot produced nothing for an event. The host reports it; other tenants and other
 /// sessions are unaffected.
@@ -137,6 +137,10 @@ impl Runtime {
     ) -> BotRun {
         let started = Instant::now();
         let context = self.context_for(tenant, event).await;
+        // The bot is told the facts of an ended session once more; then they are forgotten.
+        if matches!(event.activity, InboundActivity::ConversationEnded { .. }) {
+            forget_session(tenant, event.session_id).await;
+        }
         let pre = match &plugin.kind {
             PluginKind::Wasm(pre) => pre,
             PluginKind::Native(bot) => {

@@ -35,6 +35,13 @@ impl FactsCache {
             .cloned()
     }
 
+    fn remove(&self, session: i64) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&session);
+    }
+
     fn put(&self, session: i64, facts: &SessionFacts) {
         let mut cache = self.0.lock().unwrap_or_else(|p| p.into_inner());
         if cache.len() >= CACHED_SESSIONS && !cache.contains_key(&session) {
@@ -44,11 +51,18 @@ impl FactsCache {
     }
 }
 
+/// Where a session's facts are stored: a scope bots cannot name, and the key.
+fn location(tenant: &TenantEnv, session: i64) -> (String, String) {
+    (
+        format!("\u{1}host/{}", tenant.id),
+        format!("session/{session}/facts"),
+    )
+}
+
 /// The facts of `event`'s session, updated with what `event` carries (and stored when that
 /// changed them).
 pub async fn facts_for(tenant: &TenantEnv, event: &WebhookEvent) -> SessionFacts {
-    let scope = format!("\u{1}host/{}", tenant.id);
-    let key = format!("session/{}/facts", event.session_id);
+    let (scope, key) = location(tenant, event.session_id);
     let known = tenant.facts.get(event.session_id);
     let mut facts = match &known {
         Some(facts) => facts.clone(),
@@ -75,4 +89,14 @@ pub async fn facts_for(tenant: &TenantEnv, event: &WebhookEvent) -> SessionFacts
         tenant.facts.put(event.session_id, &facts);
     }
     facts
+}
+
+/// Forgets what is remembered of `session` (its conversation ended): the cached entry and the
+/// stored row.
+pub async fn forget_session(tenant: &TenantEnv, session: i64) {
+    tenant.facts.remove(session);
+    let (scope, key) = location(tenant, session);
+    if let Err(e) = tenant.state.delete(&scope, &key).await {
+        tracing::warn!(tenant = %tenant.id, error = %e, "could not forget session facts");
+    }
 }

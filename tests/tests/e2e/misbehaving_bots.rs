@@ -141,6 +141,12 @@ fn language_and_channel_are_remembered_for_the_session() {
     assert_eq!(reply[0]["text"], "acme|5|cs|WhatsApp");
     let other_session = bodies(&bot, &acme, &text(6, "context"));
     assert_eq!(other_session[0]["text"], "acme|6|-|-");
+
+    // When the conversation ends, what was remembered of it is removed (cache and storage).
+    let ended = event(json!({"activity": "ConversationEnded", "sessionId": 5}));
+    bodies(&bot, &acme, &ended);
+    let after_the_end = bodies(&bot, &acme, &text(5, "context"));
+    assert_eq!(after_the_end[0]["text"], "acme|5|-|-");
 }
 
 #[test]
