@@ -15,6 +15,9 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 
+/// The most connections `max_connections` can allow (far above any file-descriptor limit).
+const MAX_SLOTS: usize = 1 << 20;
+
 /// Limits on the server's connections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IngressLimits {
@@ -45,7 +48,8 @@ pub async fn serve(
     limits: IngressLimits,
     shutdown: impl Future<Output = ()> + Send,
 ) {
-    let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let slots = limits.max_connections.clamp(1, MAX_SLOTS);
+    let permits = Arc::new(Semaphore::new(slots));
     let (stop, stopped) = watch::channel(false);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -86,7 +90,5 @@ pub async fn serve(
     drop(listener);
     let _ = stop.send(true);
     // Every connection task holds a permit: all returned means all finished.
-    let _ = permits
-        .acquire_many(limits.max_connections.max(1) as u32)
-        .await;
+    let _ = permits.acquire_many(slots as u32).await;
 }
