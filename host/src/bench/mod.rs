@@ -22,7 +22,7 @@ use crate::server::{run, setup::build_state};
 use crate::storage::Durability;
 pub use load::LoadShape;
 pub use scale::{ScaleFigures, run_scale};
-use sink::Sink;
+use sink::ServedSink;
 
 /// Which bot handles the events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,19 +94,8 @@ pub async fn run_once(
 ) -> anyhow::Result<Figures> {
     let dir = tempfile::tempdir().context("creating a temporary data directory")?;
     let started = Instant::now();
-    let sink = Sink::new(started);
-    let sink_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let sink_url = format!("http://{}", sink_listener.local_addr()?);
-    let router = sink.router();
-    let sink_server = tokio::spawn(async move { axum::serve(sink_listener, router).await });
-
-    // The noisy neighbour's activities (its fallbacks) go to a sink of their own.
-    let noisy_sink = Sink::new(started);
-    let noisy_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let noisy_sink_url = format!("http://{}", noisy_listener.local_addr()?);
-    let noisy_router = noisy_sink.router();
-    let noisy_sink_server =
-        tokio::spawn(async move { axum::serve(noisy_listener, noisy_router).await });
+    let served_sink = ServedSink::start(started).await?;
+    let (sink, sink_url) = (served_sink.sink.clone(), served_sink.url.clone());
 
     let token_file = dir.path().join("token");
     std::fs::write(&token_file, "bench-token")?;
@@ -140,12 +129,15 @@ pub async fn run_once(
             })
             .collect(),
     };
+    // The noisy neighbour's activities (its fallbacks) go to a sink of their own.
+    let mut noisy_sink = None;
     if let Some(plugin) = noisy {
+        let served = noisy_sink.insert(ServedSink::start(started).await?);
         let mut tenant = config.tenants[0].clone();
         tenant.id = "noisy".into();
         tenant.plugin = plugin.to_owned();
         tenant.limits.timeout_ms = noisy::NOISY_TIMEOUT_MS;
-        tenant.mluvii.base_url = noisy_sink_url;
+        tenant.mluvii.base_url = served.url.clone();
         config.tenants.push(tenant);
     }
     let state = build_state(&config, None, None).await?;
@@ -198,8 +190,7 @@ pub async fn run_once(
     let e2e = sink.latencies_us();
     let _ = stop.send(());
     server.await??;
-    sink_server.abort();
-    noisy_sink_server.abort();
+    drop((served_sink, noisy_sink));
     Ok(Figures {
         variant,
         noisy,

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 
-use super::sink::Sink;
+use super::sink::{ServedSink, Sink};
 use super::{percentile_ms, process};
 use crate::config::{ConfigFile, LimitsConfig, MluviiConfig, ServerConfig, TenantConfig};
 use crate::server::{run, setup::build_state};
@@ -165,22 +165,19 @@ pub async fn run_scale(echo: &Path, tenants: usize, probes: usize) -> anyhow::Re
     for i in 0..tenants {
         std::fs::write(bots.join(format!("t{i}.wasm")), distinct_build(&echo, i))?;
     }
-    let sink = Sink::new(Instant::now());
-    let sink_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let sink_url = format!("http://{}", sink_listener.local_addr()?);
-    let router = sink.router();
-    let sink_server = tokio::spawn(async move { axum::serve(sink_listener, router).await });
-    let config = config(dir.path(), tenants, &sink_url)?;
+    let served_sink = ServedSink::start(Instant::now()).await?;
+    let sink = &served_sink.sink;
+    let config = config(dir.path(), tenants, &served_sink.url)?;
 
     println!("wasmbot bench --scale: {tenants} tenants, each with its own build of the echo bot");
     let before = process::rss_bytes();
-    let (load_cold, _, _) = start_and_probe(&config, &sink, 0).await?;
+    let (load_cold, _, _) = start_and_probe(&config, sink, 0).await?;
     println!(
         "start-up, every plugin compiled: {:.2} s",
         load_cold.as_secs_f64()
     );
-    let (load_cached, rss, first_event_us) = start_and_probe(&config, &sink, probes).await?;
-    sink_server.abort();
+    let (load_cached, rss, first_event_us) = start_and_probe(&config, sink, probes).await?;
+    drop(served_sink);
     let figures = ScaleFigures {
         tenants,
         load_cold,

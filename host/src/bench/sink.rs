@@ -98,3 +98,30 @@ impl Sink {
             )
     }
 }
+
+/// A [`Sink`] served on a loopback port; the server stops when this is dropped.
+pub struct ServedSink {
+    /// What it saw.
+    pub sink: Arc<Sink>,
+    /// Its base URL (`http://127.0.0.1:PORT`), mluvii's `base_url` for the tenants.
+    pub url: String,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl ServedSink {
+    /// Serves a new sink whose clock starts at `started`.
+    pub async fn start(started: Instant) -> std::io::Result<Self> {
+        let sink = Sink::new(started);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let router = sink.router();
+        let server = tokio::spawn(async move { axum::serve(listener, router).await });
+        Ok(Self { sink, url, server })
+    }
+}
+
+impl Drop for ServedSink {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
