@@ -11,6 +11,7 @@ pub mod capabilities;
 pub mod cli;
 pub mod componentize;
 pub mod config;
+pub mod contract;
 pub mod delivery;
 pub mod dev;
 pub mod dispatch;

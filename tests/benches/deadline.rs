@@ -8,11 +8,11 @@
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use wasmbot::runtime::bindings::{Bot, BotPre, types::Context};
+use wasmbot::contract::{BotPre, types::Context};
 use wasmbot::runtime::host_state::HostState;
 use wasmbot::runtime::{EngineSettings, Limits, Runtime, event_to_wit};
 use wasmbot_tests::{io, plugins, tenant, text};
-use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, Store};
 
 const ROUNDS: usize = 9;
@@ -34,9 +34,7 @@ fn main() {
     config.wasm_component_model(true);
     let plain = Engine::new(&config).unwrap();
     let mut linker = Linker::<HostState>::new(&plain);
-    wasmtime_wasi::p2::add_to_linker_async(&mut linker).unwrap();
-    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).unwrap();
-    Bot::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s).unwrap();
+    HostState::add_to_linker(&mut linker).unwrap();
     let component = Component::new(&plain, &bytes).unwrap();
     let pre = BotPre::new(linker.instantiate_pre(&component).unwrap()).unwrap();
     let context = Context {

@@ -9,9 +9,9 @@ use std::hint::black_box;
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
+use wasmbot::contract::types::{Activity, Context, Message};
+use wasmbot::contract::{Bot, BotPre};
 use wasmbot::mluvii::{InboundActivity, Webhook, WebhookEvent, parse_webhook};
-use wasmbot::runtime::bindings::types::{Activity, Context, Message};
-use wasmbot::runtime::bindings::{Bot, BotPre};
 use wasmbot::runtime::host_state::HostState;
 use wasmbot::runtime::{InstanceReuse, Limits, Plugin, TenantEnv, activity_to_wire, event_to_wit};
 use wasmbot_tests::{load, plugins, run, runtime, tenant};

@@ -1,10 +1,12 @@
-//! The `config` import: the tenant's settings, read-only.
+//! The `config` import: the tenant's settings, read-only. The capability's context is the
+//! tenant's [`Settings`] itself; [`add_to_linker`] links the import to them.
 
 use std::collections::BTreeMap;
 
-use crate::runtime::bindings::wasmbot::bot::config::Host;
-use crate::runtime::bindings::wasmbot::bot::types::KeyValue;
-use crate::runtime::host_state::HostState;
+use wasmtime::component::{HasData, Linker};
+
+use crate::contract::wasmbot::bot::config::{self, Host};
+use crate::contract::wasmbot::bot::types::KeyValue;
 
 /// A tenant's settings as the bot sees them: string values as they are, anything else as JSON.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -40,21 +42,34 @@ impl Settings {
     }
 }
 
-impl Host for HostState {
+impl Host for &Settings {
     fn get(&mut self, key: String) -> Option<String> {
-        self.tenant.settings.get(&key).map(str::to_owned)
+        Settings::get(self, &key).map(str::to_owned)
     }
 
     fn get_all(&mut self) -> Vec<KeyValue> {
-        self.tenant
-            .settings
-            .iter()
+        self.iter()
             .map(|(key, value)| KeyValue {
                 key: key.to_owned(),
                 value: value.to_owned(),
             })
             .collect()
     }
+}
+
+/// The [`HasData`] marker of the `config` import: its host is the tenant's [`Settings`].
+pub struct ConfigCapability;
+
+impl HasData for ConfigCapability {
+    type Data<'a> = &'a Settings;
+}
+
+/// Links the `config` import to the [`Settings`] that `settings_of` finds in the store data.
+pub fn add_to_linker<T: Send + 'static>(
+    linker: &mut Linker<T>,
+    settings_of: fn(&mut T) -> &Settings,
+) -> wasmtime::Result<()> {
+    config::add_to_linker::<T, ConfigCapability>(linker, settings_of)
 }
 
 #[cfg(test)]
@@ -73,5 +88,18 @@ mod tests {
         assert_eq!(settings.get("buttons"), Some(r#"["Sales","Other"]"#));
         assert_eq!(settings.get("retries"), Some("3"));
         assert!(Settings::from_json(serde_json::json!([1])).is_err());
+    }
+
+    #[test]
+    fn the_import_reads_one_key_or_all_of_them() {
+        let settings = Settings::from_json(serde_json::json!({ "b": "2", "a": "1" })).unwrap();
+        let mut host = &settings;
+        assert_eq!(Host::get(&mut host, "a".into()), Some("1".into()));
+        assert_eq!(Host::get(&mut host, "missing".into()), None);
+        let all: Vec<_> = Host::get_all(&mut host)
+            .into_iter()
+            .map(|kv| (kv.key, kv.value))
+            .collect();
+        assert_eq!(all, [("a".into(), "1".into()), ("b".into(), "2".into())]);
     }
 }

@@ -1,12 +1,16 @@
-//! The `log` import, and the bot's stdout/stderr: log lines attributed to the tenant. At most
-//! the tenant's `max_log_lines` lines and `max_log_bytes` bytes of an event reach the
-//! operator's log; the rest are counted and reported in one summary line. Control characters
-//! are escaped, so a bot cannot forge lines.
+//! The `log` import, and the bot's stdout/stderr: log lines attributed to the tenant and the
+//! session. At most the tenant's `max_log_lines` lines and `max_log_bytes` bytes of an event
+//! reach the operator's log; the rest are counted and reported in one summary line. Control
+//! characters are escaped, so a bot cannot forge lines.
+//!
+//! The capability's context is [`BotLog`]; [`add_to_linker`] links the import to it.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
-use crate::runtime::bindings::wasmbot::bot::log::{Host, Level};
-use crate::runtime::host_state::HostState;
+use wasmtime::component::{HasData, Linker};
+
+use crate::contract::wasmbot::bot::log::{self, Host, Level};
 
 /// Longest log line kept, in bytes; longer lines are cut.
 pub const MAX_LINE_BYTES: usize = 8 * 1024;
@@ -47,9 +51,12 @@ impl From<Level> for LogLevel {
     }
 }
 
-/// Collects a bot's log lines for one event and forwards each (up to the limits) to `tracing`.
+/// Collects a bot's log lines for one event and forwards each (up to the limits) to `tracing`,
+/// attributed to its tenant and session.
 #[derive(Debug)]
 pub struct BotLog {
+    tenant: Arc<str>,
+    session: i64,
     lines: Vec<BotLogLine>,
     bytes: usize,
     dropped: usize,
@@ -58,9 +65,12 @@ pub struct BotLog {
 }
 
 impl BotLog {
-    /// An empty log that keeps at most `max_lines` lines and `max_bytes` bytes of text.
-    pub fn new(max_lines: usize, max_bytes: usize) -> Self {
+    /// An empty log of `tenant`'s bot that keeps at most `max_lines` lines and `max_bytes`
+    /// bytes of text per event.
+    pub fn new(tenant: &str, max_lines: usize, max_bytes: usize) -> Self {
         Self {
+            tenant: tenant.into(),
+            session: 0,
             lines: Vec::new(),
             bytes: 0,
             dropped: 0,
@@ -69,8 +79,13 @@ impl BotLog {
         }
     }
 
-    /// Records a line from `tenant`'s bot in `session`.
-    pub fn record(&mut self, tenant: &str, session: i64, level: LogLevel, message: &str) {
+    /// Attributes the lines that follow to `session`.
+    pub fn begin_event(&mut self, session: i64) {
+        self.session = session;
+    }
+
+    /// Records a line the bot logged.
+    pub fn record(&mut self, level: LogLevel, message: &str) {
         let kept = truncate(message, MAX_LINE_BYTES);
         if self.lines.len() >= self.max_lines || self.bytes + kept.len() > self.max_bytes {
             self.dropped += 1;
@@ -78,6 +93,7 @@ impl BotLog {
         }
         self.bytes += kept.len();
         let message = escape_controls(kept);
+        let (tenant, session) = (&*self.tenant, self.session);
         match level {
             LogLevel::Trace => tracing::trace!(target: "bot", tenant, session, "{message}"),
             LogLevel::Debug => tracing::debug!(target: "bot", tenant, session, "{message}"),
@@ -92,10 +108,10 @@ impl BotLog {
     }
 
     /// Records every line of captured stdout/stderr output.
-    pub fn record_output(&mut self, tenant: &str, session: i64, level: LogLevel, output: &[u8]) {
+    pub fn record_output(&mut self, level: LogLevel, output: &[u8]) {
         let text = String::from_utf8_lossy(output);
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
-            self.record(tenant, session, level, line);
+            self.record(level, line);
         }
     }
 
@@ -106,8 +122,9 @@ impl BotLog {
 
     /// The lines kept, and how many were dropped over the limit (reported to the log in one
     /// line); the log is empty again, for the instance's next event.
-    pub fn take_lines(&mut self, tenant: &str, session: i64) -> (Vec<BotLogLine>, usize) {
+    pub fn take_lines(&mut self) -> (Vec<BotLogLine>, usize) {
         if self.dropped > 0 {
+            let (tenant, session) = (&*self.tenant, self.session);
             tracing::warn!(target: "bot", tenant, session, dropped = self.dropped,
                 "the bot logged more than its limit of {} lines or {} bytes for one event; the rest were dropped",
                 self.max_lines, self.max_bytes);
@@ -149,11 +166,25 @@ fn truncate(text: &str, max: usize) -> &str {
     &text[..end]
 }
 
-impl Host for HostState {
+impl Host for BotLog {
     fn log(&mut self, level: Level, message: String) {
-        let (tenant, session) = (self.tenant.id.clone(), self.session_id);
-        self.log.record(&tenant, session, level.into(), &message);
+        self.record(level.into(), &message);
     }
+}
+
+/// The [`HasData`] marker of the `log` import: its host is a [`BotLog`].
+pub struct LogCapability;
+
+impl HasData for LogCapability {
+    type Data<'a> = &'a mut BotLog;
+}
+
+/// Links the `log` import to the [`BotLog`] that `log_of` finds in the store data.
+pub fn add_to_linker<T: Send + 'static>(
+    linker: &mut Linker<T>,
+    log_of: fn(&mut T) -> &mut BotLog,
+) -> wasmtime::Result<()> {
+    log::add_to_linker::<T, LogCapability>(linker, log_of)
 }
 
 #[cfg(test)]
@@ -162,11 +193,11 @@ mod tests {
 
     #[test]
     fn lines_are_bounded_and_cut_on_char_boundaries() {
-        let mut log = BotLog::new(100, 1 << 20);
+        let mut log = BotLog::new("t", 100, 1 << 20);
         for _ in 0..105 {
-            log.record("t", 1, LogLevel::Info, "x");
+            log.record(LogLevel::Info, "x");
         }
-        let (lines, dropped) = log.take_lines("t", 1);
+        let (lines, dropped) = log.take_lines();
         assert_eq!((lines.len(), dropped), (100, 5));
         let long = "é".repeat(MAX_LINE_BYTES);
         assert!(truncate(&long, MAX_LINE_BYTES).len() <= MAX_LINE_BYTES);
@@ -174,11 +205,11 @@ mod tests {
 
     #[test]
     fn bytes_are_bounded_too() {
-        let mut log = BotLog::new(100, 25);
+        let mut log = BotLog::new("t", 100, 25);
         for _ in 0..5 {
-            log.record("t", 1, LogLevel::Info, "ten bytes.");
+            log.record(LogLevel::Info, "ten bytes.");
         }
-        let (lines, dropped) = log.take_lines("t", 1);
+        let (lines, dropped) = log.take_lines();
         assert_eq!((lines.len(), dropped), (2, 3));
     }
 
@@ -192,15 +223,21 @@ mod tests {
     }
 
     #[test]
+    fn the_import_records_at_the_bots_level() {
+        let mut log = BotLog::new("t", 100, 1 << 20);
+        log.begin_event(7);
+        Host::log(&mut log, Level::Error, "it broke".into());
+        let (lines, dropped) = log.take_lines();
+        assert_eq!(dropped, 0);
+        assert_eq!(lines[0].level, LogLevel::Error);
+        assert_eq!(lines[0].message, "it broke");
+    }
+
+    #[test]
     fn output_is_split_into_lines() {
-        let mut log = BotLog::new(100, 1 << 20);
-        log.record_output(
-            "t",
-            1,
-            LogLevel::Warn,
-            b"panicked at src/lib.rs\n\nnote: run\n",
-        );
-        let (lines, _) = log.take_lines("t", 1);
+        let mut log = BotLog::new("t", 100, 1 << 20);
+        log.record_output(LogLevel::Warn, b"panicked at src/lib.rs\n\nnote: run\n");
+        let (lines, _) = log.take_lines();
         assert_eq!(lines.len(), 2);
         assert_eq!(lines[0].message, "panicked at src/lib.rs");
         assert_eq!(lines[0].level, LogLevel::Warn);

@@ -1,12 +1,13 @@
 //! The `state` import: durable key-value storage scoped to a tenant, kept by the
 //! [`Storage`](crate::storage::Storage) backend, within the tenant's quota of keys and bytes.
+//! The capability's context is [`BotState`]; [`add_to_linker`] links the import to it.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use wasmtime::component::{HasData, Linker};
 
-use crate::runtime::bindings::wasmbot::bot::state::Host;
-use crate::runtime::host_state::HostState;
+use crate::contract::wasmbot::bot::state::{self, Host};
 use crate::storage::{StateQuota, StateWrite, Storage};
 
 /// Longest key a bot may use, in bytes.
@@ -78,12 +79,34 @@ fn check_key(key: &str) -> Result<(), String> {
     Ok(())
 }
 
-impl Host for HostState {
+/// The `state` capability of one bot instance: the tenant's scope in the store, and its quota.
+pub struct BotState {
+    tenant: Arc<str>,
+    store: Arc<dyn StateStore>,
+    quota: StateQuota,
+}
+
+impl BotState {
+    /// `tenant`'s state in `store`, writes admitted within `quota`.
+    pub fn new(tenant: &str, store: Arc<dyn StateStore>, quota: StateQuota) -> Self {
+        Self {
+            tenant: tenant.into(),
+            store,
+            quota,
+        }
+    }
+
+    fn storage_failure(&self, op: &str, error: anyhow::Error) -> String {
+        tracing::error!(tenant = %self.tenant, op, error = %format!("{error:#}"), "state storage failed");
+        format!("state storage failed during {op}")
+    }
+}
+
+impl Host for BotState {
     async fn get(&mut self, key: String) -> Result<Option<Vec<u8>>, String> {
         check_key(&key)?;
-        self.tenant
-            .state
-            .get(&self.tenant.id, &key)
+        self.store
+            .get(&self.tenant, &key)
             .await
             .map_err(|e| self.storage_failure("get", e))
     }
@@ -96,20 +119,14 @@ impl Host for HostState {
                 value.len()
             ));
         }
-        let limits = &self.tenant.limits;
-        let quota = StateQuota {
-            max_keys: limits.max_state_keys,
-            max_bytes: limits.max_state_bytes,
-        };
         match self
-            .tenant
-            .state
-            .set(&self.tenant.id, &key, value, Some(quota))
+            .store
+            .set(&self.tenant, &key, value, Some(self.quota))
             .await
         {
             Ok(StateWrite::Stored) => Ok(()),
             Ok(StateWrite::OverQuota(reason)) => {
-                tracing::warn!(tenant = %self.tenant.id, %reason, "a state write was refused");
+                tracing::warn!(tenant = %self.tenant, %reason, "a state write was refused");
                 Err(reason)
             }
             Err(e) => Err(self.storage_failure("set", e)),
@@ -118,17 +135,59 @@ impl Host for HostState {
 
     async fn delete(&mut self, key: String) -> Result<(), String> {
         check_key(&key)?;
-        self.tenant
-            .state
-            .delete(&self.tenant.id, &key)
+        self.store
+            .delete(&self.tenant, &key)
             .await
             .map_err(|e| self.storage_failure("delete", e))
     }
 }
 
-impl HostState {
-    fn storage_failure(&self, op: &str, error: anyhow::Error) -> String {
-        tracing::error!(tenant = %self.tenant.id, op, error = %format!("{error:#}"), "state storage failed");
-        format!("state storage failed during {op}")
+/// The [`HasData`] marker of the `state` import: its host is a [`BotState`].
+pub struct StateCapability;
+
+impl HasData for StateCapability {
+    type Data<'a> = &'a mut BotState;
+}
+
+/// Links the `state` import to the [`BotState`] that `state_of` finds in the store data.
+pub fn add_to_linker<T: Send + 'static>(
+    linker: &mut Linker<T>,
+    state_of: fn(&mut T) -> &mut BotState,
+) -> wasmtime::Result<()> {
+    state::add_to_linker::<T, StateCapability>(linker, state_of)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::SqliteStorage;
+
+    fn state_of(tenant: &str, storage: &Arc<dyn Storage>, max_keys: u64) -> BotState {
+        let store = Arc::new(StorageState::new(storage.clone()));
+        let quota = StateQuota {
+            max_keys,
+            max_bytes: 1 << 20,
+        };
+        BotState::new(tenant, store, quota)
+    }
+
+    #[tokio::test]
+    async fn tenants_are_kept_apart_and_held_to_their_quota() {
+        let storage: Arc<dyn Storage> = Arc::new(SqliteStorage::in_memory().unwrap());
+        let mut acme = state_of("acme", &storage, 2);
+        let mut globex = state_of("globex", &storage, 2);
+        acme.set("k".into(), b"acme's".to_vec()).await.unwrap();
+        assert_eq!(
+            acme.get("k".into()).await.unwrap(),
+            Some(b"acme's".to_vec())
+        );
+        assert_eq!(globex.get("k".into()).await.unwrap(), None);
+        acme.set("k2".into(), b"v".to_vec()).await.unwrap();
+        let refused = acme.set("k3".into(), b"v".to_vec()).await.unwrap_err();
+        assert!(refused.contains('2'), "{refused}");
+        acme.delete("k".into()).await.unwrap();
+        assert_eq!(acme.get("k".into()).await.unwrap(), None);
+        assert!(acme.get(String::new()).await.is_err());
+        assert!(acme.get("x".repeat(MAX_KEY_BYTES + 1)).await.is_err());
     }
 }

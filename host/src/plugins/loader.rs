@@ -4,7 +4,7 @@
 use std::time::{Instant, SystemTime};
 
 use super::cache::ArtifactCache;
-use crate::runtime::bindings::WORLD;
+use crate::contract::WORLD;
 use crate::runtime::{Plugin, PluginError, PluginInfo, Runtime};
 
 /// Loads `bytes` (whose SHA-256 is `hash`) as a plugin, through `cache` when there is one;

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::bindings::types::{
+use crate::contract::types::{
     ActionKind, Activity, Card, CardAction, CardKind, CardLayout, FileRef, ForwardTarget, KeyValue,
     Message,
 };

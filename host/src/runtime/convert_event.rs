@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use super::bindings::types::{
+use crate::contract::types::{
     AvailableGroup, AvailableOperator, ConversationEnded, ConversationStarted, CrmAssignResult,
     CrmIdentityMatch, CrmIdentityMatches, Event, FileUploadPromptResult, GroupState, GroupWorkload,
     GuestIdentity, GuestLocation, HeroCardInfo, HeroCardQuickReply, KeyValue, KeyValues,

@@ -3,9 +3,9 @@
 
 use serde_json::{Value, json};
 
-use super::bindings::types::*;
 use super::convert_activity::activity_to_wire;
 use super::convert_event::event_to_wit;
+use crate::contract::types::*;
 use crate::mluvii::{Webhook, parse_webhook};
 
 const SESSION: i64 = 2359788;

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use wasmtime::ResourceLimiter;
-use wasmtime::component::ResourceTable;
+use wasmtime::component::{Linker, ResourceTable};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtxView, WasiHttpView};
 
@@ -13,18 +13,25 @@ use super::output::BoundedOutput;
 use super::pacing::Pace;
 use crate::capabilities::http::OutboundHttp;
 use crate::capabilities::log::{BotLog, LogLevel};
+use crate::capabilities::state::BotState;
+use crate::capabilities::{config, log, state};
+use crate::contract;
 use crate::runtime::tenant::TenantEnv;
+use crate::storage::StateQuota;
 
 /// Most bytes of stdout (and, separately, stderr) kept per event; the rest is dropped.
 const OUTPUT_CAPACITY: usize = 1024 * 1024;
 
-/// The store data of one bot instance: a closed WASI context (no files, environment or
-/// sockets; clocks and random allowed), the tenant's capabilities, and the collected logs.
+/// The store data of one bot instance: it composes the capabilities' contexts (a closed WASI
+/// context with no files, environment or sockets, clocks and random allowed; the log; the
+/// tenant's state and settings; outbound HTTP) with what the runtime needs to run the event.
 pub struct HostState {
     wasi: WasiCtx,
     table: ResourceTable,
     /// Outbound HTTP (`wasi:http`) within the tenant's policy.
     pub http: OutboundHttp,
+    /// The `state` import: the tenant's state within its quota.
+    pub state: BotState,
     /// The memory cap of this instance.
     pub memory: MemoryCap,
     /// The tenant the instance works for.
@@ -42,6 +49,17 @@ pub struct HostState {
 }
 
 impl HostState {
+    /// Links every import a bot may use, each capability to its own context: WASI p2 (closed),
+    /// outbound `wasi:http`, and the contract's `types`, `log`, `state` and `config`.
+    pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+        wasmtime_wasi::p2::add_to_linker_async(linker)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)?;
+        contract::add_types_to_linker(linker)?;
+        log::add_to_linker(linker, |data| &mut data.log)?;
+        state::add_to_linker(linker, |data| &mut data.state)?;
+        config::add_to_linker(linker, |data| &data.tenant.settings)
+    }
+
     /// A fresh state for one event of `session_id`.
     pub fn new(tenant: Arc<TenantEnv>, session_id: i64) -> Self {
         let stdout = BoundedOutput::new(OUTPUT_CAPACITY);
@@ -54,7 +72,20 @@ impl HostState {
             .allow_ip_name_lookup(false)
             .build();
         let deadline = Instant::now() + tenant.limits.timeout;
-        let log = BotLog::new(tenant.limits.max_log_lines, tenant.limits.max_log_bytes);
+        let mut log = BotLog::new(
+            &tenant.id,
+            tenant.limits.max_log_lines,
+            tenant.limits.max_log_bytes,
+        );
+        log.begin_event(session_id);
+        let state = BotState::new(
+            &tenant.id,
+            tenant.state.clone(),
+            StateQuota {
+                max_keys: tenant.limits.max_state_keys,
+                max_bytes: tenant.limits.max_state_bytes,
+            },
+        );
         let memory = MemoryCap::new(
             tenant.limits.max_memory_bytes,
             tenant.limits.max_table_elements,
@@ -65,6 +96,7 @@ impl HostState {
             wasi,
             table: ResourceTable::new(),
             http,
+            state,
             memory,
             tenant,
             session_id,
@@ -81,19 +113,19 @@ impl HostState {
     pub fn begin_event(&mut self, session_id: i64) {
         self.session_id = session_id;
         self.memory.exceeded = false;
+        self.log.begin_event(session_id);
         self.http.begin_event(session_id);
     }
 
     /// Moves what the bot wrote to stdout (as info) and stderr (as warnings) since the last
     /// call into the log.
     pub fn drain_output(&mut self) {
-        let (tenant, session) = (self.tenant.id.clone(), self.session_id);
         for (pipe, level) in [
             (&self.stdout, LogLevel::Info),
             (&self.stderr, LogLevel::Warn),
         ] {
             let (written, dropped) = pipe.take();
-            self.log.record_output(&tenant, session, level, &written);
+            self.log.record_output(level, &written);
             if dropped > 0 {
                 self.log.count_dropped(1);
             }
@@ -203,9 +235,6 @@ impl ResourceLimiter for MemoryCap {
         MAX_TABLES_PER_BOT as usize
     }
 }
-
-/// The `types` interface has no functions; the linker still asks for its (empty) host trait.
-impl crate::runtime::bindings::types::Host for HostState {}
 
 #[cfg(test)]
 mod tests {

@@ -4,10 +4,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use wasmtime::component::{HasSelf, Linker};
+use wasmtime::component::Linker;
 use wasmtime::{Engine, Store, StoreContextMut, Trap, UpdateDeadline};
 
-use super::bindings::{Bot, BotPre, types::Context as BotContext};
 use super::convert_activity::activity_to_wire;
 use super::convert_event::event_to_wit;
 use super::engine::{EPOCH_TICK, EngineSettings, build_engine};
@@ -19,6 +18,7 @@ use super::tenant::{Limits, TenantEnv};
 use super::warm::{WarmInstance, WarmSlots};
 use crate::capabilities::http::HttpCounts;
 use crate::capabilities::log::BotLogLine;
+use crate::contract::{Bot, BotPre, types::Context as BotContext};
 use crate::mluvii::{InboundActivity, SendActivity, WebhookEvent};
 
 /// Why a bot produced nothing for an event. The host reports it; other tenants and other
@@ -100,9 +100,7 @@ impl Runtime {
     pub fn new(settings: &EngineSettings) -> anyhow::Result<Self> {
         let engine = build_engine(settings)?;
         let mut linker = Linker::<HostState>::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
-        Bot::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state)?;
+        HostState::add_to_linker(&mut linker)?;
         Ok(Self {
             engine,
             linker: Arc::new(linker),
@@ -197,7 +195,7 @@ impl Runtime {
             pace.finish();
         }
         state.drain_output();
-        let (logs, dropped_logs) = state.log.take_lines(&tenant.id, event.session_id);
+        let (logs, dropped_logs) = state.log.take_lines();
         let http = state.http.take_counts();
         let result = match outcome {
             Ok((activities, bot)) => {
@@ -277,7 +275,7 @@ impl Runtime {
 /// output is over the tenant's limits.
 fn to_wire(
     session_id: i64,
-    returned: Vec<super::bindings::types::Activity>,
+    returned: Vec<crate::contract::types::Activity>,
     limits: &Limits,
 ) -> Result<Vec<SendActivity>, BotError> {
     if returned.len() > limits.max_activities {

@@ -1,7 +1,6 @@
 //! The wasmtime side: engine, the contract's bindings, store state, limits, and the
 //! translation between mluvii wire types and the contract's types.
 
-pub mod bindings;
 mod convert_activity;
 mod convert_event;
 pub mod engine;

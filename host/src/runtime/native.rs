@@ -2,8 +2,8 @@
 //! and out, and the same conversions around them, only without the sandbox. `wasmbot bench`
 //! runs the native echo beside the echo plugin to measure what the sandbox costs.
 
-use super::bindings::types::{Activity, Context, Event, Message};
 use super::tenant::TenantEnv;
+use crate::contract::types::{Activity, Context, Event, Message};
 
 /// A bot behind the contract's types, run in the host's own code.
 pub trait NativeBot: Send + Sync {

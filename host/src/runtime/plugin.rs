@@ -8,9 +8,9 @@ use sha2::{Digest as _, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::{Component, Linker, types::ComponentItem};
 
-use super::bindings::{BotPre, HANDLER_EXPORT, WORLD};
 use super::host_state::HostState;
 use super::native::NativeBot;
+use crate::contract::{BotPre, HANDLER_EXPORT, WORLD};
 
 /// Why a plugin was refused.
 #[derive(Debug, thiserror::Error)]

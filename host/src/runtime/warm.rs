@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use wasmtime::Store;
 
-use super::bindings::Bot;
 use super::host_state::HostState;
+use crate::contract::Bot;
 
 /// How long and for how many events one instance may serve its tenant.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

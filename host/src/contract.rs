@@ -1,5 +1,6 @@
-//! The one place the WIT contract becomes Rust: `wasmtime::component::bindgen!` for world
-//! `wasmbot:bot/bot@0.1.0`.
+//! The contract: the one place the WIT contract becomes Rust (`wasmtime::component::bindgen!`
+//! for world `wasmbot:bot/bot@0.1.0`). Capabilities implement its imports; the runtime calls
+//! its export.
 
 #![allow(missing_docs)]
 
@@ -24,3 +25,21 @@ pub use self::wasmbot::bot::types;
 pub const WORLD: &str = "wasmbot:bot/bot@0.1.0";
 /// The export every plugin must provide.
 pub const HANDLER_EXPORT: &str = "wasmbot:bot/handler@0.1.0";
+
+/// The [`HasData`](wasmtime::component::HasData) marker of the `types` interface, which has
+/// no functions and so needs no host data.
+struct TypesOnly;
+
+impl wasmtime::component::HasData for TypesOnly {
+    type Data<'a> = ();
+}
+
+impl types::Host for () {}
+
+/// Defines the `types` interface (types only) in `linker`, which components importing it
+/// need to find.
+pub fn add_types_to_linker<T: Send + 'static>(
+    linker: &mut wasmtime::component::Linker<T>,
+) -> wasmtime::Result<()> {
+    types::add_to_linker::<T, TypesOnly>(linker, |_| ())
+}
