@@ -6,7 +6,7 @@
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use wasmbot::runtime::activity_to_wire;
+use wasmbot::dispatch::step::activity_to_wire;
 use wasmbot::contract::types::{
     ActionKind, Activity, Card, CardAction, CardKind, CardLayout, ForwardTarget, KeyValue,
     Message, OfflineEmail,

@@ -5,7 +5,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use wasmbot::mluvii::{Webhook, parse_webhook};
-use wasmbot::runtime::event_to_wit;
+use wasmbot::dispatch::step::event_to_wit;
 
 fuzz_target!(|body: &[u8]| {
     if let Ok(Webhook::Event(event)) = parse_webhook(body) {

@@ -1,8 +1,9 @@
 //! wasmbot: runs mluvii chatbot logic as sandboxed WebAssembly components.
 //!
-//! The path of one event: a webhook body is parsed by [`mluvii::parse_webhook`], run through
-//! the tenant's [`runtime::Plugin`] by [`runtime::Runtime::handle`], and the bot's activities
-//! come back as [`mluvii::SendActivity`] bodies for mluvii's Send API.
+//! The path of one event: a webhook body is parsed by [`mluvii::parse_webhook`], turned into
+//! the contract's event by [`dispatch::step::run_event`], run through the tenant's
+//! [`runtime::Plugin`] by [`runtime::Runtime::handle`], and the bot's activities come back as
+//! [`mluvii::SendActivity`] bodies for mluvii's Send API.
 
 #![deny(missing_docs)]
 
@@ -23,3 +24,6 @@ pub mod script;
 pub mod server;
 pub mod simulator;
 pub mod storage;
+
+#[cfg(test)]
+mod layering_tests;

@@ -9,9 +9,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use wasmbot::contract::{BotPre, types::Context};
+use wasmbot::dispatch::step::event_to_wit;
 use wasmbot::runtime::host_state::HostState;
-use wasmbot::runtime::{EngineSettings, Limits, Runtime, event_to_wit};
-use wasmbot_tests::{io, plugins, tenant, text};
+use wasmbot::runtime::{EngineSettings, Limits, Runtime};
+use wasmbot_tests::{io, plugins, run_on, tenant, text};
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, Store};
 
@@ -48,7 +49,7 @@ fn main() {
     let (mut with_deadline, mut without) = (Vec::new(), Vec::new());
     for _ in 0..ROUNDS {
         let started = Instant::now();
-        let run = io().block_on(runtime.handle(&plugin, &acme, &event));
+        let run = run_on(&runtime, &plugin, &acme, &event);
         with_deadline.push(started.elapsed());
         assert!(run.result.is_ok(), "{:?}", run.result);
 

@@ -98,7 +98,7 @@ fn main() {
                 let Ok(Webhook::Event(event)) = parse_webhook(BODY) else {
                     unreachable!()
                 };
-                let run = wasmbot_tests::io().block_on(runtime.handle(plugin, &acme, &event));
+                let run = wasmbot_tests::run_on(runtime, plugin, &acme, &event);
                 black_box(run.result.unwrap()[0].to_json());
             }
             wasm[i].push(started.elapsed() / PER_ROUND as u32);

@@ -11,9 +11,10 @@ use std::time::Duration;
 
 use wasmbot::contract::types::{Activity, Context, Message};
 use wasmbot::contract::{Bot, BotPre};
+use wasmbot::dispatch::step::{activity_to_wire, event_to_wit};
 use wasmbot::mluvii::{InboundActivity, Webhook, WebhookEvent, parse_webhook};
 use wasmbot::runtime::host_state::HostState;
-use wasmbot::runtime::{InstanceReuse, Limits, Plugin, TenantEnv, activity_to_wire, event_to_wit};
+use wasmbot::runtime::{InstanceReuse, Limits, Plugin, TenantEnv};
 use wasmbot_tests::{load, plugins, run, runtime, tenant};
 use wasmtime::Store;
 use wasmtime::component::Component;

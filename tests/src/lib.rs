@@ -7,8 +7,9 @@ use std::sync::{Arc, OnceLock};
 use serde_json::Value;
 use wasmbot::capabilities::config::Settings;
 use wasmbot::capabilities::state::{StateStore, StorageState};
+use wasmbot::dispatch::step::{EventRun, FactsCache, run_event};
 use wasmbot::mluvii::{Webhook, WebhookEvent, parse_webhook};
-use wasmbot::runtime::{BotRun, EngineSettings, Limits, Plugin, Runtime, TenantEnv};
+use wasmbot::runtime::{EngineSettings, Limits, Plugin, Runtime, TenantEnv};
 use wasmbot::storage::SqliteStorage;
 
 pub mod serve_process;
@@ -73,7 +74,6 @@ pub fn tenant_with_store(
         state,
         limits,
         http: Default::default(),
-        facts: Default::default(),
         warm: Default::default(),
     })
 }
@@ -96,9 +96,25 @@ pub fn text(session: i64, text: &str) -> WebhookEvent {
     event(text_body(session, text))
 }
 
-/// Runs one event; the activities as Send API JSON, or the bot's error.
-pub fn run(plugin: &Plugin, tenant: &Arc<TenantEnv>, event: &WebhookEvent) -> BotRun {
-    io().block_on(runtime().handle(plugin, tenant, event))
+/// Runs one event through the pipeline's step (webhook → contract → runtime → Send API bodies).
+pub fn run(plugin: &Plugin, tenant: &Arc<TenantEnv>, event: &WebhookEvent) -> EventRun {
+    run_on(runtime(), plugin, tenant, event)
+}
+
+/// [`run`] on a given runtime. Session facts come from the tenant's state store (no cache).
+pub fn run_on(
+    runtime: &Runtime,
+    plugin: &Plugin,
+    tenant: &Arc<TenantEnv>,
+    event: &WebhookEvent,
+) -> EventRun {
+    io().block_on(run_event(
+        runtime,
+        plugin,
+        tenant,
+        &FactsCache::default(),
+        event,
+    ))
 }
 
 /// Runs one event that must succeed and returns the Send API bodies.

@@ -9,11 +9,12 @@ use anyhow::Context as _;
 
 use crate::capabilities::config::Settings;
 use crate::capabilities::state::{StateStore, StorageState};
+use crate::dispatch::step::{EventRun, FactsCache, run_event};
 use crate::mluvii::WebhookEvent;
 use crate::plugins::cache::ArtifactCache;
 use crate::plugins::loader::load_plugin;
 use crate::runtime::plugin::content_hash;
-use crate::runtime::{BotRun, EngineSettings, Limits, Plugin, Runtime, TenantEnv};
+use crate::runtime::{EngineSettings, Limits, Plugin, Runtime, TenantEnv};
 use crate::storage::{Durability, SqliteStorage, Storage};
 
 /// Where the command line keeps compiled plugins: `$WASMBOT_CACHE_DIR`, else
@@ -65,6 +66,7 @@ pub fn load(path: &Path) -> anyhow::Result<LoadedPlugin> {
 pub struct OfflineBot {
     loaded: Arc<LoadedPlugin>,
     tenant: Arc<TenantEnv>,
+    facts: FactsCache,
     // Runs the bot and serves the state store's storage calls.
     io: tokio::runtime::Runtime,
 }
@@ -93,18 +95,25 @@ impl OfflineBot {
             state,
             limits: Limits::default(),
             http: Default::default(),
-            facts: Default::default(),
             warm: Default::default(),
         });
-        Ok(Self { loaded, tenant, io })
+        Ok(Self {
+            loaded,
+            tenant,
+            facts: FactsCache::default(),
+            io,
+        })
     }
 
     /// Runs one event through the bot.
-    pub fn handle(&self, event: &WebhookEvent) -> BotRun {
-        self.io.block_on(
-            self.loaded
-                .runtime
-                .handle(&self.loaded.plugin, &self.tenant, event),
-        )
+    pub fn handle(&self, event: &WebhookEvent) -> EventRun {
+        let loaded = &self.loaded;
+        self.io.block_on(run_event(
+            &loaded.runtime,
+            &loaded.plugin,
+            &self.tenant,
+            &self.facts,
+            event,
+        ))
     }
 }

@@ -10,8 +10,8 @@ use serde_json::Value;
 
 use super::offline::{self, OfflineBot};
 use crate::capabilities::config::Settings;
+use crate::dispatch::step::EventRun;
 use crate::mluvii::{Webhook, parse_webhook};
-use crate::runtime::BotRun;
 use crate::script::matching::mismatches;
 use crate::script::{MatchMode, Script, Step, comparable};
 
@@ -155,7 +155,7 @@ fn judge(step: &Step, mode: MatchMode, actual: &Result<Vec<Value>, String>) -> O
 }
 
 /// The bot's actual answer and log lines, for a failure or `--verbose`.
-fn details(actual: &Result<Vec<Value>, String>, run: &BotRun) -> String {
+fn details(actual: &Result<Vec<Value>, String>, run: &EventRun) -> String {
     let mut out = String::new();
     if let Ok(bodies) = actual {
         let _ = writeln!(out, "        the bot answered:");

@@ -11,6 +11,7 @@ pub mod inbox;
 mod runner;
 mod sender;
 pub mod session_queue;
+pub mod step;
 pub mod tenant;
 pub mod tenants;
 

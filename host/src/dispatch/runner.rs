@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 use tracing::Instrument;
 
 use super::inbox::Take;
+use super::step::{self, EventRun};
 use super::{BATCH, Dispatcher, Stage, Tenant};
 use crate::capabilities::http::HttpCounts;
 use crate::metrics::{self, TenantOutcome};
@@ -118,7 +119,7 @@ impl Dispatcher {
         };
         let mut run = {
             let _permit = self.global_runs.acquire().await.expect("never closed");
-            self.runtime.handle(&plugin, &profile.env, &event).await
+            step::run_event(&self.runtime, &plugin, &profile.env, &profile.facts, &event).await
         };
         self.metrics
             .bot_run_seconds
@@ -255,7 +256,7 @@ fn failure_reason(
 /// What dev mode's feed shows of one event.
 fn event_report(
     entry: &JournalEntry,
-    run: &crate::runtime::BotRun,
+    run: &EventRun,
     activities: &[crate::mluvii::SendActivity],
     error: Option<&str>,
 ) -> serde_json::Value {

@@ -12,6 +12,7 @@ use tokio::sync::Notify;
 
 use super::inbox::{Inbox, MAX_PER_SESSION, PROCESS_BUDGET};
 use super::session_queue::SessionQueue;
+use super::step::FactsCache;
 use crate::config::{Secret, TenantConfig};
 use crate::delivery::MluviiClient;
 use crate::runtime::{Plugin, TenantEnv};
@@ -28,6 +29,8 @@ pub struct TenantProfile {
     pub webhook_token: Secret,
     /// The configuration it was built from (limits, fallback, plugin path).
     pub config: TenantConfig,
+    /// Language and channel of its sessions, cached (kept across configuration reloads).
+    pub facts: Arc<FactsCache>,
 }
 
 /// The outcome of the latest attempt to load a tenant's plugin.

@@ -95,7 +95,7 @@ pub fn build_profile(
         _ => Arc::new(MluviiClient::new(parts.http.clone(), endpoint)),
     };
     let facts = previous
-        .map(|previous| previous.env.facts.clone())
+        .map(|previous| previous.facts.clone())
         .unwrap_or_default();
     // The client (and its pooled connections) is kept while the policy is unchanged.
     let policy = tenant.http.policy();
@@ -113,11 +113,11 @@ pub fn build_profile(
             state: parts.state.clone(),
             limits: tenant.limits.runtime_limits(),
             http,
-            facts,
             warm: Default::default(),
         }),
         client,
         webhook_token,
         config: tenant.clone(),
+        facts,
     })
 }

@@ -1,5 +1,5 @@
-//! Running one event through a plugin: a fresh `Store`, the deadline and memory cap, the call,
-//! and the conversion of what the bot returned into Send API bodies.
+//! Running one event through a plugin: a fresh (or warm) `Store`, the deadline and memory cap,
+//! the call, and what the bot returned, in the contract's types.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -7,19 +7,16 @@ use std::time::{Duration, Instant};
 use wasmtime::component::Linker;
 use wasmtime::{Engine, Store, StoreContextMut, Trap, UpdateDeadline};
 
-use super::convert_activity::activity_to_wire;
-use super::convert_event::event_to_wit;
 use super::engine::{EPOCH_TICK, EngineSettings, build_engine};
 use super::host_state::HostState;
 use super::pacing::{LongRuns, Pace};
 use super::plugin::{Plugin, PluginError, PluginKind};
-use super::session_facts::{facts_for, forget_session};
 use super::tenant::{Limits, TenantEnv};
 use super::warm::{WarmInstance, WarmSlots};
 use crate::capabilities::http::HttpCounts;
 use crate::capabilities::log::BotLogLine;
-use crate::contract::{Bot, BotPre, types::Context as BotContext};
-use crate::mluvii::{InboundActivity, SendActivity, WebhookEvent};
+use crate::contract::types::{Activity, Context, Event};
+use crate::contract::{Bot, BotPre};
 
 /// Why a bot produced nothing for an event. The host reports it; other tenants and other
 /// sessions are unaffected.
@@ -43,7 +40,8 @@ pub enum BotError {
     /// The bot returned more activities or bytes than its limits allow.
     #[error("the bot's output is over its limit: {0}")]
     TooMuchOutput(String),
-    /// The bot returned an activity the host cannot send.
+    /// The bot returned an activity the host cannot send (found where its activities are
+    /// converted for the platform).
     #[error("the bot's activity #{index} is invalid: {reason}")]
     InvalidActivity {
         /// Position in the returned list.
@@ -68,11 +66,12 @@ impl BotError {
     }
 }
 
-/// What one event's run produced.
+/// What one event's run produced: the contract's activities (`A`) as the runtime returns
+/// them, or what the caller converted them to ([`BotRun::convert`]).
 #[derive(Debug)]
-pub struct BotRun {
-    /// The Send API bodies, in the bot's order, or why there are none.
-    pub result: Result<Vec<SendActivity>, BotError>,
+pub struct BotRun<A = Activity> {
+    /// The activities, in the bot's order, or why there are none.
+    pub result: Result<Vec<A>, BotError>,
     /// What the bot logged (including stdout and stderr).
     pub logs: Vec<BotLogLine>,
     /// Lines over the per-event limit.
@@ -83,6 +82,20 @@ pub struct BotRun {
     pub language: Option<String>,
     /// What the bot's outbound HTTP requests came to.
     pub http: HttpCounts,
+}
+
+impl<A> BotRun<A> {
+    /// The same run with its activities converted by `convert`, which may refuse them.
+    pub fn convert<B>(self, convert: impl FnOnce(Vec<A>) -> Result<Vec<B>, BotError>) -> BotRun<B> {
+        BotRun {
+            result: self.result.and_then(convert),
+            logs: self.logs,
+            dropped_logs: self.dropped_logs,
+            duration: self.duration,
+            language: self.language,
+            http: self.http,
+        }
+    }
 }
 
 /// The wasmtime engine and linker shared by every tenant's plugins.
@@ -124,34 +137,32 @@ impl Runtime {
         Plugin::load(&self.engine, &self.linker, bytes)
     }
 
-    /// Runs `event` through `plugin` for `tenant`. The bot runs on the calling task, yielding
-    /// to the executor every epoch tick, and is stopped at its deadline whether it computes
-    /// or waits in a host call (a sleep, a poll). Call it within a tokio runtime.
+    /// Runs `event` (with its `context`) through `plugin` for `tenant`, and checks the number
+    /// of activities returned against the tenant's limit. The bot runs on the calling task,
+    /// yielding to the executor every epoch tick, and is stopped at its deadline whether it
+    /// computes or waits in a host call (a sleep, a poll). Call it within a tokio runtime.
     pub async fn handle(
         &self,
         plugin: &Plugin,
         tenant: &Arc<TenantEnv>,
-        event: &WebhookEvent,
+        context: &Context,
+        event: &Event,
     ) -> BotRun {
         let started = Instant::now();
-        let context = self.context_for(tenant, event).await;
-        // The bot is told the facts of an ended session once more; then they are forgotten.
-        if matches!(event.activity, InboundActivity::ConversationEnded { .. }) {
-            forget_session(tenant, event.session_id).await;
-        }
+        let session_id = context.session_id;
         let pre = match &plugin.kind {
             PluginKind::Wasm(pre) => pre,
             PluginKind::Native(bot) => {
                 let result = bot
-                    .handle(tenant, &context, &event_to_wit(&event.activity))
+                    .handle(tenant, context, event)
                     .map_err(BotError::Refused)
-                    .and_then(|returned| to_wire(event.session_id, returned, &tenant.limits));
+                    .and_then(|returned| within_count(returned, &tenant.limits));
                 return BotRun {
                     result,
                     logs: Vec::new(),
                     dropped_logs: 0,
                     duration: started.elapsed(),
-                    language: context.language,
+                    language: context.language.clone(),
                     http: HttpCounts::default(),
                 };
             }
@@ -164,14 +175,12 @@ impl Runtime {
         };
         let (mut store, warm_bot, created, events) = match warm {
             Some(mut warm) => {
-                warm.store.data_mut().begin_event(event.session_id);
+                warm.store.data_mut().begin_event(session_id);
                 (warm.store, Some(warm.bot), warm.created, warm.events)
             }
             None => {
-                let mut store = Store::new(
-                    &self.engine,
-                    HostState::new(tenant.clone(), event.session_id),
-                );
+                let mut store =
+                    Store::new(&self.engine, HostState::new(tenant.clone(), session_id));
                 store.data_mut().pace = Some(Pace::new(self.long_runs.clone()));
                 store.limiter(|state| &mut state.memory);
                 store.epoch_deadline_callback(yield_until_deadline);
@@ -185,7 +194,7 @@ impl Runtime {
         // in a host call (its future is dropped, and so is the instance).
         let outcome = tokio::time::timeout(
             limit + EPOCH_TICK,
-            self.call(pre, &mut store, warm_bot, &context, event),
+            self.call(pre, &mut store, warm_bot, context, event),
         )
         .await
         .unwrap_or(Err(CallFailure::Bot(BotError::Timeout(limit))));
@@ -236,9 +245,9 @@ impl Runtime {
         pre: &BotPre<HostState>,
         store: &mut Store<HostState>,
         warm: Option<Bot>,
-        context: &BotContext,
-        event: &WebhookEvent,
-    ) -> Result<(Vec<SendActivity>, Bot), CallFailure> {
+        context: &Context,
+        event: &Event,
+    ) -> Result<(Vec<Activity>, Bot), CallFailure> {
         let bot = match warm {
             Some(bot) => bot,
             None => pre
@@ -246,38 +255,20 @@ impl Runtime {
                 .await
                 .map_err(CallFailure::Instantiate)?,
         };
-        let wit_event = event_to_wit(&event.activity);
         let returned = bot
             .wasmbot_bot_handler()
-            .call_handle(&mut *store, context, &wit_event)
+            .call_handle(&mut *store, context, event)
             .await
             .map_err(CallFailure::Trap)?
             .map_err(|e| CallFailure::Bot(BotError::Refused(e)))?;
         let limits = store.data().tenant.limits;
-        let activities = to_wire(event.session_id, returned, &limits).map_err(CallFailure::Bot)?;
+        let activities = within_count(returned, &limits).map_err(CallFailure::Bot)?;
         Ok((activities, bot))
-    }
-
-    /// The context passed with the event; language and channel are remembered per session,
-    /// since only some activities carry them.
-    async fn context_for(&self, tenant: &TenantEnv, event: &WebhookEvent) -> BotContext {
-        let facts = facts_for(tenant, event).await;
-        BotContext {
-            tenant: tenant.id.clone(),
-            session_id: event.session_id,
-            language: facts.language,
-            channel: facts.channel,
-        }
     }
 }
 
-/// The bot's activities as Send API bodies, or the first one that cannot be sent, or why the
-/// output is over the tenant's limits.
-fn to_wire(
-    session_id: i64,
-    returned: Vec<crate::contract::types::Activity>,
-    limits: &Limits,
-) -> Result<Vec<SendActivity>, BotError> {
+/// The bot's activities, unless there are more than the tenant's limit allows.
+fn within_count(returned: Vec<Activity>, limits: &Limits) -> Result<Vec<Activity>, BotError> {
     if returned.len() > limits.max_activities {
         return Err(BotError::TooMuchOutput(format!(
             "{} activities, the limit is {}",
@@ -285,25 +276,7 @@ fn to_wire(
             limits.max_activities
         )));
     }
-    let activities = returned
-        .into_iter()
-        .enumerate()
-        .map(|(index, activity)| {
-            activity_to_wire(session_id, activity)
-                .map_err(|reason| BotError::InvalidActivity { index, reason })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let bytes: usize = activities
-        .iter()
-        .map(|a| serde_json::to_vec(a).map_or(0, |v| v.len()))
-        .sum();
-    if bytes > limits.max_output_bytes {
-        return Err(BotError::TooMuchOutput(format!(
-            "{bytes} bytes of activities, the limit is {}",
-            limits.max_output_bytes
-        )));
-    }
-    Ok(activities)
+    Ok(returned)
 }
 
 /// Called at every epoch tick while the bot runs: past the deadline the bot traps with

@@ -1,8 +1,6 @@
-//! The wasmtime side: engine, the contract's bindings, store state, limits, and the
-//! translation between mluvii wire types and the contract's types.
+//! The wasmtime side: engine, store state, limits, and running a plugin on the contract's
+//! event and context. It knows nothing of mluvii: the dispatcher's step converts at the edge.
 
-mod convert_activity;
-mod convert_event;
 pub mod engine;
 pub mod host_state;
 mod invoke;
@@ -10,15 +8,9 @@ pub mod native;
 pub mod output;
 pub mod pacing;
 pub mod plugin;
-pub mod session_facts;
 pub mod tenant;
 pub mod warm;
 
-#[cfg(test)]
-mod convert_tests;
-
-pub use convert_activity::activity_to_wire;
-pub use convert_event::event_to_wit;
 pub use engine::EngineSettings;
 pub use invoke::{BotError, BotRun, Runtime};
 pub use native::{NativeBot, NativeEcho};

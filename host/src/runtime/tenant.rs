@@ -3,7 +3,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::session_facts::FactsCache;
 use super::warm::{InstanceReuse, WarmPool};
 use crate::capabilities::config::Settings;
 use crate::capabilities::http::TenantHttp;
@@ -64,8 +63,6 @@ pub struct TenantEnv {
     pub limits: Limits,
     /// What its bots may reach over HTTP, and the client they go through.
     pub http: Arc<TenantHttp>,
-    /// Language and channel of its sessions, cached (kept across configuration reloads).
-    pub facts: Arc<FactsCache>,
     /// Its idle warm instances, when `limits.reuse` allows them (a new configuration starts
     /// with none).
     pub warm: WarmPool,

@@ -98,8 +98,9 @@ fn a_warm_instance_reports_each_events_own_logs() {
     let acme = tenant("acme", json!({}), reusing(10, Duration::from_secs(60)));
     let first = run(&bot, &acme, &text(1, "log"));
     let second = run(&bot, &acme, &text(2, "log"));
-    let lines =
-        |r: &wasmbot::runtime::BotRun| r.logs.iter().map(|l| l.message.clone()).collect::<Vec<_>>();
+    let lines = |r: &wasmbot::dispatch::step::EventRun| {
+        r.logs.iter().map(|l| l.message.clone()).collect::<Vec<_>>()
+    };
     assert_eq!(
         lines(&first),
         lines(&second),
@@ -119,9 +120,8 @@ fn idle_warm_instances_never_take_the_slots_runs_need() {
     .unwrap();
     let bytes = std::fs::read(plugins::MISBEHAVING).unwrap();
     let bot = runtime.load(&bytes).unwrap();
-    let run_on = |env, session, said: &str| {
-        wasmbot_tests::io().block_on(runtime.handle(&bot, env, &text(session, said)))
-    };
+    let run_on =
+        |env, session, said: &str| wasmbot_tests::run_on(&runtime, &bot, env, &text(session, said));
     let keepers: Vec<_> = (0..4)
         .map(|i| {
             tenant(

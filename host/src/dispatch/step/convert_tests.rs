@@ -3,8 +3,8 @@
 
 use serde_json::{Value, json};
 
-use super::convert_activity::activity_to_wire;
-use super::convert_event::event_to_wit;
+use super::to_wire::activity_to_wire;
+use super::to_wit::event_to_wit;
 use crate::contract::types::*;
 use crate::mluvii::{Webhook, parse_webhook};
 

@@ -7,8 +7,8 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
-use super::tenant::TenantEnv;
 use crate::mluvii::WebhookEvent;
+use crate::runtime::TenantEnv;
 
 /// Sessions whose facts a tenant's cache holds; past it, the cache starts over.
 const CACHED_SESSIONS: usize = 10_000;
@@ -22,7 +22,7 @@ pub struct SessionFacts {
     pub channel: Option<String>,
 }
 
-/// A tenant's cache of session facts.
+/// A tenant's cache of session facts (kept across configuration reloads).
 #[derive(Default)]
 pub struct FactsCache(Mutex<HashMap<i64, SessionFacts>>);
 
@@ -60,10 +60,14 @@ fn location(tenant: &TenantEnv, session: i64) -> (String, String) {
 }
 
 /// The facts of `event`'s session, updated with what `event` carries (and stored when that
-/// changed them).
-pub async fn facts_for(tenant: &TenantEnv, event: &WebhookEvent) -> SessionFacts {
+/// changed them); `cache` is the tenant's.
+pub async fn facts_for(
+    tenant: &TenantEnv,
+    cache: &FactsCache,
+    event: &WebhookEvent,
+) -> SessionFacts {
     let (scope, key) = location(tenant, event.session_id);
-    let known = tenant.facts.get(event.session_id);
+    let known = cache.get(event.session_id);
     let mut facts = match &known {
         Some(facts) => facts.clone(),
         None => tenant
@@ -86,15 +90,15 @@ pub async fn facts_for(tenant: &TenantEnv, event: &WebhookEvent) -> SessionFacts
         }
     }
     if fresh || known.is_none() {
-        tenant.facts.put(event.session_id, &facts);
+        cache.put(event.session_id, &facts);
     }
     facts
 }
 
 /// Forgets what is remembered of `session` (its conversation ended): the cached entry and the
 /// stored row.
-pub async fn forget_session(tenant: &TenantEnv, session: i64) {
-    tenant.facts.remove(session);
+pub async fn forget_session(tenant: &TenantEnv, cache: &FactsCache, session: i64) {
+    cache.remove(session);
     let (scope, key) = location(tenant, session);
     if let Err(e) = tenant.state.delete(&scope, &key).await {
         tracing::warn!(tenant = %tenant.id, error = %e, "could not forget session facts");
