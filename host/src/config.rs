@@ -83,6 +83,10 @@ pub struct ServerConfig {
     /// Processed events and sent activities are deleted after this many hours.
     #[serde(default = "default_retention_hours")]
     pub retention_hours: u64,
+    /// What is remembered of a session whose end was never reported (its language and
+    /// channel) is forgotten this many hours after it was last written.
+    #[serde(default = "default_session_facts_hours")]
+    pub session_facts_hours: u64,
     /// Wait after a first failed delivery, in milliseconds (doubled per failure).
     #[serde(default = "default_retry_first_backoff_ms")]
     pub retry_first_backoff_ms: u64,
@@ -118,6 +122,7 @@ impl Default for ServerConfig {
             durability: Durability::default(),
             shutdown_deadline_ms: default_shutdown_deadline_ms(),
             retention_hours: default_retention_hours(),
+            session_facts_hours: default_session_facts_hours(),
             retry_first_backoff_ms: default_retry_first_backoff_ms(),
             retry_max_backoff_ms: default_retry_max_backoff_ms(),
             dead_letter_after_secs: default_dead_letter_after_secs(),
@@ -163,6 +168,9 @@ fn default_shutdown_deadline_ms() -> u64 {
 }
 fn default_retention_hours() -> u64 {
     24
+}
+fn default_session_facts_hours() -> u64 {
+    7 * 24
 }
 fn default_retry_first_backoff_ms() -> u64 {
     200

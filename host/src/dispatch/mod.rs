@@ -65,6 +65,9 @@ pub struct DispatchSettings {
     pub sweep_interval: Duration,
     /// Processed events and sent activities are deleted after this long.
     pub retention: Duration,
+    /// What is remembered of a session (language, channel) whose end was never reported is
+    /// forgotten this long after it was last written.
+    pub session_facts_ttl: Duration,
 }
 
 impl Default for DispatchSettings {
@@ -75,6 +78,7 @@ impl Default for DispatchSettings {
             retry: RetryPolicy::default(),
             sweep_interval: Duration::from_secs(10),
             retention: Duration::from_secs(24 * 3600),
+            session_facts_ttl: Duration::from_secs(7 * 24 * 3600),
         }
     }
 }
@@ -454,6 +458,14 @@ impl Dispatcher {
                     Ok(0) => {}
                     Ok(rows) => tracing::debug!(rows, "pruned finished rows"),
                     Err(e) => tracing::warn!(error = %format!("{e:#}"), "pruning failed"),
+                }
+                let before = now_ms() - self.settings.session_facts_ttl.as_millis() as i64;
+                match step::expire_facts(&*self.storage, before).await {
+                    Ok(0) => {}
+                    Ok(rows) => tracing::debug!(rows, "forgot the facts of sessions never ended"),
+                    Err(e) => {
+                        tracing::warn!(error = %format!("{e:#}"), "expiring session facts failed")
+                    }
                 }
             }
         }

@@ -65,6 +65,7 @@ pub async fn build_state(
         max_backlog: server.max_backlog,
         retry: server.retry_policy(),
         retention: std::time::Duration::from_secs(server.retention_hours * 3600),
+        session_facts_ttl: std::time::Duration::from_secs(server.session_facts_hours * 3600),
         sweep_interval: std::time::Duration::from_millis(server.sweep_interval_ms.max(10)),
     };
     let dispatcher = Arc::new(

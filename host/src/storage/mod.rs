@@ -157,6 +157,9 @@ pub trait Storage: Send + Sync {
     ) -> anyhow::Result<StateWrite>;
     /// Removes a bot state value.
     async fn state_delete(&self, scope: &str, key: &str) -> anyhow::Result<()>;
+    /// Deletes the state values of every scope starting with `scope_prefix` last written
+    /// before `before_ms` (or at an unknown time); returns how many went.
+    async fn state_expire(&self, scope_prefix: &str, before_ms: i64) -> anyhow::Result<usize>;
 }
 
 /// The most one state scope (a tenant) may hold.

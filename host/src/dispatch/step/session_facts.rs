@@ -1,6 +1,8 @@
 //! Language and channel of a session, remembered from the events that carry them (only some
 //! do), so every event's context has them. They are stored in a state scope bots cannot name,
-//! and cached in memory (a bounded cache per tenant) so an event costs no storage read.
+//! and cached in memory (a bounded cache per tenant) so an event costs no storage read. They
+//! are forgotten when the conversation ends, or, for a session that never says so, when the
+//! housekeeping expires them ([`expire_facts`]).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -9,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::mluvii::WebhookEvent;
 use crate::runtime::TenantEnv;
+use crate::storage::Storage;
 
 /// Sessions whose facts a tenant's cache holds; past it, the cache starts over.
 const CACHED_SESSIONS: usize = 10_000;
@@ -51,10 +54,14 @@ impl FactsCache {
     }
 }
 
+/// The start of every host-internal state scope (a bot's scope is its tenant id, which cannot
+/// start with a control character).
+const HOST_SCOPES: &str = "\u{1}host/";
+
 /// Where a session's facts are stored: a scope bots cannot name, and the key.
 fn location(tenant: &TenantEnv, session: i64) -> (String, String) {
     (
-        format!("\u{1}host/{}", tenant.id),
+        format!("{HOST_SCOPES}{}", tenant.id),
         format!("session/{session}/facts"),
     )
 }
@@ -102,5 +109,57 @@ pub async fn forget_session(tenant: &TenantEnv, cache: &FactsCache, session: i64
     let (scope, key) = location(tenant, session);
     if let Err(e) = tenant.state.delete(&scope, &key).await {
         tracing::warn!(tenant = %tenant.id, error = %e, "could not forget session facts");
+    }
+}
+
+/// Forgets the stored facts of every tenant's sessions last written before `before_ms` (sessions
+/// whose end was never reported); returns how many went. A tenant's in-memory cache is bounded
+/// on its own.
+pub async fn expire_facts(storage: &dyn Storage, before_ms: i64) -> anyhow::Result<usize> {
+    storage.state_expire(HOST_SCOPES, before_ms).await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::capabilities::state::StorageState;
+    use crate::mluvii::{Webhook, parse_webhook};
+    use crate::runtime::Limits;
+    use crate::storage::{SqliteStorage, now_ms};
+
+    fn event(body: serde_json::Value) -> WebhookEvent {
+        match parse_webhook(body.to_string().as_bytes()) {
+            Ok(Webhook::Event(event)) => event,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn facts_are_remembered_and_expire_when_their_session_never_ends() {
+        let storage: Arc<dyn Storage> = Arc::new(SqliteStorage::in_memory().unwrap());
+        let tenant = TenantEnv {
+            id: "acme".into(),
+            settings: Default::default(),
+            state: Arc::new(StorageState::new(storage.clone())),
+            limits: Limits::default(),
+            http: Default::default(),
+            warm: Default::default(),
+        };
+        let started = event(serde_json::json!({
+            "activity": "ConversationStarted", "sessionId": 7, "language": "cs", "source": "web"
+        }));
+        let text = event(serde_json::json!({"activity": "Text", "sessionId": 7, "text": "hi"}));
+        facts_for(&tenant, &FactsCache::default(), &started).await;
+        // A fresh cache (another process) reads them back from storage.
+        let known = facts_for(&tenant, &FactsCache::default(), &text).await;
+        assert_eq!(known.language.as_deref(), Some("cs"));
+        assert_eq!(known.channel.as_deref(), Some("web"));
+
+        assert_eq!(expire_facts(&*storage, now_ms() - 60_000).await.unwrap(), 0);
+        assert_eq!(expire_facts(&*storage, now_ms() + 1).await.unwrap(), 1);
+        let known = facts_for(&tenant, &FactsCache::default(), &text).await;
+        assert_eq!(known, SessionFacts::default());
     }
 }

@@ -23,6 +23,9 @@ pub const STATE: &[&str] = &[
     INSERT INTO state_usage (scope, keys, bytes)
         SELECT scope, COUNT(*), SUM(LENGTH(CAST(key AS BLOB)) + LENGTH(value))
         FROM bot_state GROUP BY scope;",
+    // 3: when each value was last written (ms since the Unix epoch; NULL for older rows), so
+    // host-internal rows can expire.
+    "ALTER TABLE bot_state ADD COLUMN written_at INTEGER;",
 ];
 
 /// Migrations of `events.db`, oldest first.

@@ -6,6 +6,7 @@
 mod migrations;
 mod writer;
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use anyhow::Context as _;
@@ -403,10 +404,11 @@ impl Storage for SqliteStorage {
                     }
                 }
                 conn.prepare_cached(
-                    "INSERT INTO bot_state (scope, key, value) VALUES (?1, ?2, ?3)
-                     ON CONFLICT (scope, key) DO UPDATE SET value = excluded.value",
+                    "INSERT INTO bot_state (scope, key, value, written_at) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (scope, key)
+                     DO UPDATE SET value = excluded.value, written_at = excluded.written_at",
                 )?
-                .execute(params![scope, key, value])?;
+                .execute(params![scope, key, value, super::now_ms()])?;
                 add_usage(conn, &scope, keys_delta, bytes_delta)?;
                 Ok(StateWrite::Stored)
             })
@@ -427,6 +429,36 @@ impl Storage for SqliteStorage {
                     add_usage(conn, &scope, -1, -(key.len() as i64 + old_len))?;
                 }
                 Ok(())
+            })
+            .await
+    }
+
+    async fn state_expire(&self, scope_prefix: &str, before_ms: i64) -> anyhow::Result<usize> {
+        let prefix = scope_prefix.to_owned();
+        self.state
+            .call(move |conn| {
+                // Scopes from `prefix` up to `prefix` + U+10FFFF: a range on the primary key.
+                let end = format!("{prefix}\u{10FFFF}");
+                let deleted = conn
+                    .prepare_cached(
+                        "DELETE FROM bot_state
+                         WHERE scope >= ?1 AND scope < ?2 AND COALESCE(written_at, 0) < ?3
+                         RETURNING scope, LENGTH(CAST(key AS BLOB)) + LENGTH(value)",
+                    )?
+                    .query_map(params![prefix, end, before_ms], |row| {
+                        Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+                    })?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                let mut freed: HashMap<&str, (i64, i64)> = HashMap::new();
+                for (scope, bytes) in &deleted {
+                    let entry = freed.entry(scope).or_default();
+                    entry.0 += 1;
+                    entry.1 += bytes;
+                }
+                for (scope, (keys, bytes)) in freed {
+                    add_usage(conn, scope, -keys, -bytes)?;
+                }
+                Ok(deleted.len())
             })
             .await
     }

@@ -228,3 +228,45 @@ async fn state_quotas_count_keys_and_bytes_per_scope_and_survive_reopening() {
     let refused = db.state_set("acme", "d", vec![], quota).await.unwrap();
     assert!(matches!(refused, StateWrite::OverQuota(_)));
 }
+
+#[tokio::test]
+async fn expiry_removes_old_rows_of_the_prefixed_scopes_only_and_frees_their_usage() {
+    let db = SqliteStorage::in_memory().unwrap();
+    let quota = Some(StateQuota {
+        max_keys: 1,
+        max_bytes: 1 << 20,
+    });
+    db.state_set("\u{1}host/acme", "s1", b"old".to_vec(), quota)
+        .await
+        .unwrap();
+    db.state_set("\u{1}host/globex", "s1", b"old".to_vec(), None)
+        .await
+        .unwrap();
+    db.state_set("acme", "kept", b"bot".to_vec(), None)
+        .await
+        .unwrap();
+    let cutoff = now_ms() + 1;
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    db.state_set("\u{1}host/globex", "s2", b"new".to_vec(), None)
+        .await
+        .unwrap();
+
+    assert_eq!(db.state_expire("\u{1}host/", cutoff).await.unwrap(), 2);
+    assert_eq!(db.state_get("\u{1}host/acme", "s1").await.unwrap(), None);
+    assert_eq!(db.state_get("\u{1}host/globex", "s1").await.unwrap(), None);
+    assert!(
+        db.state_get("\u{1}host/globex", "s2")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(db.state_get("acme", "kept").await.unwrap().is_some());
+    // acme's host scope is empty again: its one-key quota admits a new key.
+    assert_eq!(
+        db.state_set("\u{1}host/acme", "s3", b"x".to_vec(), quota)
+            .await
+            .unwrap(),
+        StateWrite::Stored
+    );
+    assert_eq!(db.state_expire("\u{1}host/", cutoff).await.unwrap(), 0);
+}
