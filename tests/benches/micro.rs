@@ -1,6 +1,6 @@
 //! Micro-benchmarks of the pieces of one event's path (divan): instantiate + call of the echo
-//! bot from its `InstancePre` (no conversion, no session facts), the runtime's whole step
-//! (fresh instance and warm instance), event and activity conversion, and parsing a webhook.
+//! bot from its `InstancePre` (no conversion, no session facts), the pipeline's whole bot step
+//! (`run_event`: session facts, conversion, `Runtime::handle`; fresh and warm instance), event and activity conversion, and parsing a webhook.
 //!
 //! Run: `cargo bench -p wasmbot-tests --bench micro` (after `(cd plugins && cargo build
 //! --release)`); divan prints the median of each.
@@ -11,11 +11,11 @@ use std::time::Duration;
 
 use wasmbot::contract::types::{Activity, Context, Message};
 use wasmbot::contract::{Bot, BotPre};
-use wasmbot::dispatch::step::{activity_to_wire, event_to_wit};
+use wasmbot::dispatch::step::{EventRun, FactsCache, activity_to_wire, event_to_wit, run_event};
 use wasmbot::mluvii::{InboundActivity, Webhook, WebhookEvent, parse_webhook};
 use wasmbot::runtime::host_state::HostState;
 use wasmbot::runtime::{InstanceReuse, Limits, Plugin, TenantEnv};
-use wasmbot_tests::{load, plugins, run, runtime, tenant};
+use wasmbot_tests::{io, load, plugins, runtime, tenant};
 use wasmtime::Store;
 use wasmtime::component::Component;
 
@@ -30,7 +30,21 @@ struct Setup {
     plugin: Plugin,
     fresh: Arc<TenantEnv>,
     warm: Arc<TenantEnv>,
+    facts: FactsCache,
     event: WebhookEvent,
+}
+
+impl Setup {
+    /// The bot step for `tenant`, its session facts cached as in the server.
+    fn step(&self, tenant: &Arc<TenantEnv>) -> EventRun {
+        io().block_on(run_event(
+            runtime(),
+            &self.plugin,
+            tenant,
+            &self.facts,
+            &self.event,
+        ))
+    }
 }
 
 static SETUP: LazyLock<Setup> = LazyLock::new(|| {
@@ -55,6 +69,7 @@ static SETUP: LazyLock<Setup> = LazyLock::new(|| {
         plugin: load(plugins::ECHO),
         fresh: tenant("fresh", serde_json::json!({}), Limits::default()),
         warm: tenant("warm", serde_json::json!({}), reuse),
+        facts: FactsCache::default(),
         event,
     }
 });
@@ -99,19 +114,19 @@ fn instantiate_and_call_echo(bencher: divan::Bencher) {
     });
 }
 
-/// `Runtime::handle` on a fresh instance: store, limits, instantiate, call, conversion of
-/// the reply to Send API bodies, session facts.
+/// The bot step on a fresh instance: session facts (cached), conversion to the contract's
+/// event, store, limits, instantiate, call, conversion of the reply to Send API bodies.
 #[divan::bench]
 fn runtime_step_fresh_instance(bencher: divan::Bencher) {
     let setup = &*SETUP;
-    bencher.bench_local(|| black_box(run(&setup.plugin, &setup.fresh, &setup.event)));
+    bencher.bench_local(|| black_box(setup.step(&setup.fresh)));
 }
 
-/// `Runtime::handle` on the tenant's warm instance (`reuse_instance_events`).
+/// The bot step on the tenant's warm instance (`reuse_instance_events`).
 #[divan::bench]
 fn runtime_step_warm_instance(bencher: divan::Bencher) {
     let setup = &*SETUP;
-    bencher.bench_local(|| black_box(run(&setup.plugin, &setup.warm, &setup.event)));
+    bencher.bench_local(|| black_box(setup.step(&setup.warm)));
 }
 
 /// Parsing a `Text` webhook (JSON to the typed inbound activity).
