@@ -6,11 +6,10 @@ use std::sync::{Arc, OnceLock};
 
 use serde_json::Value;
 use wasmbot::capabilities::config::Settings;
-use wasmbot::capabilities::state::{StateStore, StorageState};
 use wasmbot::dispatch::step::{EventRun, FactsCache, run_event};
 use wasmbot::mluvii::{Webhook, WebhookEvent, parse_webhook};
 use wasmbot::runtime::{EngineSettings, Limits, Plugin, Runtime, TenantEnv};
-use wasmbot::storage::SqliteStorage;
+use wasmbot::storage::{SqliteStorage, Storage};
 
 pub mod serve_process;
 pub mod server;
@@ -49,11 +48,9 @@ pub fn io() -> &'static tokio::runtime::Runtime {
     })
 }
 
-/// A fresh in-memory state store, as bots reach it.
-pub fn state_store() -> Arc<dyn StateStore> {
-    Arc::new(StorageState::new(Arc::new(
-        SqliteStorage::in_memory().unwrap(),
-    )))
+/// A fresh in-memory storage for bots' state.
+pub fn state_store() -> Arc<dyn Storage> {
+    Arc::new(SqliteStorage::in_memory().unwrap())
 }
 
 /// A tenant with its own in-memory state and the given settings.
@@ -66,7 +63,7 @@ pub fn tenant_with_store(
     id: &str,
     settings: Value,
     limits: Limits,
-    state: Arc<dyn StateStore>,
+    state: Arc<dyn Storage>,
 ) -> Arc<TenantEnv> {
     Arc::new(TenantEnv {
         id: id.to_owned(),

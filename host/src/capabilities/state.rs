@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use wasmtime::component::{HasData, Linker};
 
 use crate::contract::wasmbot::bot::state::{self, Host};
@@ -14,57 +13,6 @@ use crate::storage::{StateQuota, StateWrite, Storage};
 pub const MAX_KEY_BYTES: usize = 512;
 /// Largest value a bot may store, in bytes.
 pub const MAX_VALUE_BYTES: usize = 256 * 1024;
-
-/// The state as a bot instance reaches it. `scope` is the tenant id (or a host-internal
-/// scope); implementations keep scopes apart.
-#[async_trait]
-pub trait StateStore: Send + Sync {
-    /// The value under `key` in `scope`.
-    async fn get(&self, scope: &str, key: &str) -> anyhow::Result<Option<Vec<u8>>>;
-    /// Stores `value` under `key` in `scope`, unless `scope` would then be over `quota`.
-    async fn set(
-        &self,
-        scope: &str,
-        key: &str,
-        value: Vec<u8>,
-        quota: Option<StateQuota>,
-    ) -> anyhow::Result<StateWrite>;
-    /// Removes `key` from `scope`.
-    async fn delete(&self, scope: &str, key: &str) -> anyhow::Result<()>;
-}
-
-/// [`StateStore`] over the [`Storage`] backend.
-pub struct StorageState {
-    storage: Arc<dyn Storage>,
-}
-
-impl StorageState {
-    /// State kept by `storage`.
-    pub fn new(storage: Arc<dyn Storage>) -> Self {
-        Self { storage }
-    }
-}
-
-#[async_trait]
-impl StateStore for StorageState {
-    async fn get(&self, scope: &str, key: &str) -> anyhow::Result<Option<Vec<u8>>> {
-        self.storage.state_get(scope, key).await
-    }
-
-    async fn set(
-        &self,
-        scope: &str,
-        key: &str,
-        value: Vec<u8>,
-        quota: Option<StateQuota>,
-    ) -> anyhow::Result<StateWrite> {
-        self.storage.state_set(scope, key, value, quota).await
-    }
-
-    async fn delete(&self, scope: &str, key: &str) -> anyhow::Result<()> {
-        self.storage.state_delete(scope, key).await
-    }
-}
 
 fn check_key(key: &str) -> Result<(), String> {
     if key.is_empty() {
@@ -79,16 +27,18 @@ fn check_key(key: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// The `state` capability of one bot instance: the tenant's scope in the store, and its quota.
+/// The `state` capability of one bot instance: the tenant's scope in the storage, and its
+/// quota. The tenant id is the scope; host-internal scopes start with a control character, so
+/// a bot cannot name them.
 pub struct BotState {
     tenant: Arc<str>,
-    store: Arc<dyn StateStore>,
+    store: Arc<dyn Storage>,
     quota: StateQuota,
 }
 
 impl BotState {
     /// `tenant`'s state in `store`, writes admitted within `quota`.
-    pub fn new(tenant: &str, store: Arc<dyn StateStore>, quota: StateQuota) -> Self {
+    pub fn new(tenant: &str, store: Arc<dyn Storage>, quota: StateQuota) -> Self {
         Self {
             tenant: tenant.into(),
             store,
@@ -106,7 +56,7 @@ impl Host for BotState {
     async fn get(&mut self, key: String) -> Result<Option<Vec<u8>>, String> {
         check_key(&key)?;
         self.store
-            .get(&self.tenant, &key)
+            .state_get(&self.tenant, &key)
             .await
             .map_err(|e| self.storage_failure("get", e))
     }
@@ -121,7 +71,7 @@ impl Host for BotState {
         }
         match self
             .store
-            .set(&self.tenant, &key, value, Some(self.quota))
+            .state_set(&self.tenant, &key, value, Some(self.quota))
             .await
         {
             Ok(StateWrite::Stored) => Ok(()),
@@ -136,7 +86,7 @@ impl Host for BotState {
     async fn delete(&mut self, key: String) -> Result<(), String> {
         check_key(&key)?;
         self.store
-            .delete(&self.tenant, &key)
+            .state_delete(&self.tenant, &key)
             .await
             .map_err(|e| self.storage_failure("delete", e))
     }
@@ -163,12 +113,11 @@ mod tests {
     use crate::storage::SqliteStorage;
 
     fn state_of(tenant: &str, storage: &Arc<dyn Storage>, max_keys: u64) -> BotState {
-        let store = Arc::new(StorageState::new(storage.clone()));
         let quota = StateQuota {
             max_keys,
             max_bytes: 1 << 20,
         };
-        BotState::new(tenant, store, quota)
+        BotState::new(tenant, storage.clone(), quota)
     }
 
     #[tokio::test]

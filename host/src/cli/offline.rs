@@ -8,7 +8,6 @@ use std::sync::Arc;
 use anyhow::Context as _;
 
 use crate::capabilities::config::Settings;
-use crate::capabilities::state::{StateStore, StorageState};
 use crate::dispatch::step::{EventRun, FactsCache, run_event};
 use crate::mluvii::WebhookEvent;
 use crate::plugins::cache::ArtifactCache;
@@ -88,11 +87,10 @@ impl OfflineBot {
             .enable_all()
             .build()
             .context("starting the async runtime")?;
-        let state: Arc<dyn StateStore> = Arc::new(StorageState::new(storage));
         let tenant = Arc::new(TenantEnv {
             id: tenant_id.to_owned(),
             settings,
-            state,
+            state: storage,
             limits: Limits::default(),
             http: Default::default(),
             warm: Default::default(),

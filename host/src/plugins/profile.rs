@@ -8,17 +8,17 @@ use anyhow::{Context as _, bail};
 
 use crate::capabilities::config::Settings;
 use crate::capabilities::http::TenantHttp;
-use crate::capabilities::state::StateStore;
 use crate::config::{TenantConfig, resolve_secret};
 use crate::delivery::{MluviiClient, MluviiEndpoint};
 use crate::dispatch::TenantProfile;
 use crate::runtime::engine::MAX_TABLE_ELEMENTS;
 use crate::runtime::{EngineSettings, TenantEnv};
+use crate::storage::Storage;
 
 /// What every tenant's profile shares.
 pub struct ProfileParts {
     /// The bots' state store.
-    pub state: Arc<dyn StateStore>,
+    pub state: Arc<dyn Storage>,
     /// The connection pool to mluvii.
     pub http: reqwest::Client,
     /// The engine's settings (the ceiling of every tenant's limits).

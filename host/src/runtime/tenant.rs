@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::warm::{InstanceReuse, WarmPool};
 use crate::capabilities::config::Settings;
 use crate::capabilities::http::TenantHttp;
-use crate::capabilities::state::StateStore;
+use crate::storage::Storage;
 
 /// Per-tenant limits on one event's run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,7 +58,7 @@ pub struct TenantEnv {
     /// What the `config` import returns.
     pub settings: Settings,
     /// What the `state` import reads and writes.
-    pub state: Arc<dyn StateStore>,
+    pub state: Arc<dyn Storage>,
     /// Time and memory limits.
     pub limits: Limits,
     /// What its bots may reach over HTTP, and the client they go through.

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use anyhow::Context as _;
 
 use super::AppState;
-use crate::capabilities::state::{StateStore, StorageState};
 use crate::config::ConfigFile;
 use crate::delivery::mluvii_client::http_client;
 use crate::dev::feed::DevFeed;
@@ -40,14 +39,13 @@ pub async fn build_state(
         &config.server.data_dir,
         config.server.durability,
     )?);
-    let store: Arc<dyn StateStore> = Arc::new(StorageState::new(storage.clone()));
     let metrics = Arc::new(Metrics::default());
     let server = &config.server;
     let registry = Registry::new(
         RegistryOptions {
             runtime: runtime.clone(),
             parts: ProfileParts {
-                state: store,
+                state: storage.clone(),
                 http: http_client()?,
                 engine,
             },

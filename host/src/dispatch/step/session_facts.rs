@@ -79,7 +79,7 @@ pub async fn facts_for(
         Some(facts) => facts.clone(),
         None => tenant
             .state
-            .get(&scope, &key)
+            .state_get(&scope, &key)
             .await
             .ok()
             .flatten()
@@ -92,7 +92,7 @@ pub async fn facts_for(
         facts.language = event.language.clone().or(facts.language);
         facts.channel = event.source.clone().or(facts.channel);
         let bytes = serde_json::to_vec(&facts).expect("facts serialize");
-        if let Err(e) = tenant.state.set(&scope, &key, bytes, None).await {
+        if let Err(e) = tenant.state.state_set(&scope, &key, bytes, None).await {
             tracing::warn!(tenant = %tenant.id, error = %e, "could not remember session facts");
         }
     }
@@ -107,7 +107,7 @@ pub async fn facts_for(
 pub async fn forget_session(tenant: &TenantEnv, cache: &FactsCache, session: i64) {
     cache.remove(session);
     let (scope, key) = location(tenant, session);
-    if let Err(e) = tenant.state.delete(&scope, &key).await {
+    if let Err(e) = tenant.state.state_delete(&scope, &key).await {
         tracing::warn!(tenant = %tenant.id, error = %e, "could not forget session facts");
     }
 }
@@ -124,7 +124,6 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::capabilities::state::StorageState;
     use crate::mluvii::{Webhook, parse_webhook};
     use crate::runtime::Limits;
     use crate::storage::{SqliteStorage, now_ms};
@@ -142,7 +141,7 @@ mod tests {
         let tenant = TenantEnv {
             id: "acme".into(),
             settings: Default::default(),
-            state: Arc::new(StorageState::new(storage.clone())),
+            state: storage.clone(),
             limits: Limits::default(),
             http: Default::default(),
             warm: Default::default(),
