@@ -155,29 +155,54 @@ impl WasiHttpView for HostState {
 /// cap is remembered, so the failure is reported as "out of memory" rather than a bare trap.
 #[derive(Debug)]
 pub struct MemoryCap {
-    max_bytes: usize,
-    max_table_elements: usize,
-    bytes: usize,
-    table_elements: usize,
+    bytes: Pooled,
+    table_elements: Pooled,
     /// Whether the bot tried to grow past the cap.
     pub exceeded: bool,
+}
+
+/// What all memories (or all tables) of an instance hold together, against their cap.
+#[derive(Debug)]
+struct Pooled {
+    held: usize,
+    cap: usize,
+}
+
+impl Pooled {
+    /// Accounts for one of them growing from `current` to `desired` (within its own `maximum`,
+    /// if any): `Err` when the total would pass the cap, `Ok(false)` when its maximum refuses.
+    fn grow(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> Result<bool, ()> {
+        let total = self.held - current.min(self.held) + desired;
+        if total > self.cap {
+            return Err(());
+        }
+        let allowed = maximum.is_none_or(|max| desired <= max);
+        if allowed {
+            self.held = total;
+        }
+        Ok(allowed)
+    }
 }
 
 impl MemoryCap {
     /// Caps of `max_bytes` of memory and `max_table_elements` table elements.
     pub fn new(max_bytes: usize, max_table_elements: usize) -> Self {
         Self {
-            max_bytes,
-            max_table_elements,
-            bytes: 0,
-            table_elements: 0,
+            bytes: Pooled {
+                held: 0,
+                cap: max_bytes,
+            },
+            table_elements: Pooled {
+                held: 0,
+                cap: max_table_elements,
+            },
             exceeded: false,
         }
     }
 
     /// Bytes of linear memory the instance holds, all memories together.
     pub fn memory_bytes(&self) -> usize {
-        self.bytes
+        self.bytes.held
     }
 }
 
@@ -188,19 +213,13 @@ impl ResourceLimiter for MemoryCap {
         desired: usize,
         maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        let total = self.bytes - current.min(self.bytes) + desired;
-        if total > self.max_bytes {
+        self.bytes.grow(current, desired, maximum).or_else(|()| {
             self.exceeded = true;
             wasmtime::bail!(
                 "memory limit of {} bytes reached (all memories together)",
-                self.max_bytes
-            );
-        }
-        let allowed = maximum.is_none_or(|max| desired <= max);
-        if allowed {
-            self.bytes = total;
-        }
-        Ok(allowed)
+                self.bytes.cap
+            )
+        })
     }
 
     fn table_growing(
@@ -209,18 +228,14 @@ impl ResourceLimiter for MemoryCap {
         desired: usize,
         maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        let total = self.table_elements - current.min(self.table_elements) + desired;
-        if total > self.max_table_elements {
-            wasmtime::bail!(
-                "table limit of {} elements reached (all tables together)",
-                self.max_table_elements
-            );
-        }
-        let allowed = maximum.is_none_or(|max| desired <= max);
-        if allowed {
-            self.table_elements = total;
-        }
-        Ok(allowed)
+        self.table_elements
+            .grow(current, desired, maximum)
+            .or_else(|()| {
+                wasmtime::bail!(
+                    "table limit of {} elements reached (all tables together)",
+                    self.table_elements.cap
+                )
+            })
     }
 
     fn instances(&self) -> usize {
