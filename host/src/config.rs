@@ -12,7 +12,7 @@ use serde::Deserialize;
 use crate::capabilities::http::HttpConfig;
 use crate::delivery::RetryPolicy;
 use crate::dispatch::fallback::FallbackConfig;
-use crate::storage::Durability;
+use crate::storage::{Durability, StorageConfig, StorageSection};
 
 /// The whole configuration file.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -21,6 +21,9 @@ pub struct ConfigFile {
     /// Server-wide settings.
     #[serde(default)]
     pub server: ServerConfig,
+    /// Where the event path's data lives (`[storage]`).
+    #[serde(default)]
+    pub storage: StorageSection,
     /// The tenants (`[[tenant]]` tables).
     #[serde(default, rename = "tenant")]
     pub tenants: Vec<TenantConfig>,
@@ -74,9 +77,9 @@ pub struct ServerConfig {
     /// Past this many journaled, unprocessed events (all tenants), webhooks get 503.
     #[serde(default = "default_max_backlog")]
     pub max_backlog: usize,
-    /// Whether journal commits are fsynced (`fsync`, the default) or not (`none`).
+    /// Deprecated: `storage.durability`.
     #[serde(default)]
-    pub durability: Durability,
+    pub durability: Option<Durability>,
     /// On SIGTERM, how long to finish work in hand before exiting, in milliseconds.
     #[serde(default = "default_shutdown_deadline_ms")]
     pub shutdown_deadline_ms: u64,
@@ -119,7 +122,7 @@ impl Default for ServerConfig {
             max_concurrent_runs: default_max_concurrent_runs(),
             max_warm_instances: default_max_warm_instances(),
             max_backlog: default_max_backlog(),
-            durability: Durability::default(),
+            durability: None,
             shutdown_deadline_ms: default_shutdown_deadline_ms(),
             retention_hours: default_retention_hours(),
             session_facts_hours: default_session_facts_hours(),
@@ -462,6 +465,12 @@ pub fn check_base_url(base_url: &str) -> anyhow::Result<()> {
 }
 
 impl ConfigFile {
+    /// The storage `[storage]` and `[server]` describe, its secrets read.
+    pub fn storage(&self) -> anyhow::Result<StorageConfig> {
+        self.storage
+            .resolve(&self.server.data_dir, self.server.durability)
+    }
+
     /// Parses `text`, checking tenant ids.
     pub fn parse(text: &str) -> anyhow::Result<Self> {
         let config: ConfigFile = toml::from_str(text).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -502,6 +511,11 @@ impl ConfigFile {
         }
         if config.server.data_dir.is_relative() {
             config.server.data_dir = base.join(&config.server.data_dir);
+        }
+        if let Some(file) = &mut config.storage.url_file
+            && file.is_relative()
+        {
+            *file = base.join(&*file);
         }
         Ok(config)
     }

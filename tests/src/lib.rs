@@ -9,10 +9,12 @@ use wasmbot::capabilities::config::Settings;
 use wasmbot::dispatch::step::{EventRun, FactsCache, run_event};
 use wasmbot::mluvii::{Webhook, WebhookEvent, parse_webhook};
 use wasmbot::runtime::{EngineSettings, Limits, Plugin, Runtime, TenantEnv};
-use wasmbot::storage::{SqliteStorage, Storage};
+use wasmbot::storage::Storage;
 
+pub mod postgres;
 pub mod serve_process;
 pub mod server;
+pub mod stores;
 pub mod webdriver;
 
 /// Paths of the plugins built by this crate's build script.
@@ -50,7 +52,7 @@ pub fn io() -> &'static tokio::runtime::Runtime {
 
 /// A fresh in-memory storage for bots' state.
 pub fn state_store() -> Arc<dyn Storage> {
-    Arc::new(SqliteStorage::in_memory().unwrap())
+    wasmbot::storage::memory().unwrap()
 }
 
 /// A tenant with its own in-memory state and the given settings.

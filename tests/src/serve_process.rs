@@ -151,9 +151,15 @@ pub struct ServeProcess {
 impl ServeProcess {
     /// Starts `wasmbot serve --config config` and waits until it listens.
     pub fn start(config: &Path) -> Self {
+        Self::start_with_env(config, &[])
+    }
+
+    /// Like [`ServeProcess::start`], with more environment variables (a database URL).
+    pub fn start_with_env(config: &Path, env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(wasmbot_bin())
             .args(["--log-format", "json", "serve", "--config"])
             .arg(config)
+            .envs(env.iter().copied())
             .env("WEBHOOK_TOKEN", TOKEN)
             .env("MLUVII_SECRET", SECRET)
             .env("ADMIN_TOKEN", ADMIN_TOKEN)

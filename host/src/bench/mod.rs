@@ -102,9 +102,12 @@ pub async fn run_once(
     let mut config = ConfigFile {
         server: ServerConfig {
             data_dir: dir.path().join("data"),
-            durability: options.durability,
             max_backlog: options.load.events.max(1) * 2,
             ..ServerConfig::default()
+        },
+        storage: crate::storage::StorageSection {
+            durability: Some(options.durability),
+            ..Default::default()
         },
         tenants: (0..options.tenants.max(1))
             .map(|i| TenantConfig {

@@ -68,8 +68,11 @@ fn config(dir: &Path, tenants: usize, sink_url: &str) -> anyhow::Result<ConfigFi
     Ok(ConfigFile {
         server: ServerConfig {
             data_dir: dir.join("data"),
-            durability: Durability::Fsync,
             ..ServerConfig::default()
+        },
+        storage: crate::storage::StorageSection {
+            durability: Some(Durability::Fsync),
+            ..Default::default()
         },
         tenants: (0..tenants)
             .map(|i| TenantConfig {

@@ -110,7 +110,6 @@ pub fn add_to_linker<T: Send + 'static>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::SqliteStorage;
 
     fn state_of(tenant: &str, storage: &Arc<dyn Storage>, max_keys: u64) -> BotState {
         let quota = StateQuota {
@@ -122,7 +121,7 @@ mod tests {
 
     #[tokio::test]
     async fn tenants_are_kept_apart_and_held_to_their_quota() {
-        let storage: Arc<dyn Storage> = Arc::new(SqliteStorage::in_memory().unwrap());
+        let storage: Arc<dyn Storage> = crate::storage::memory().unwrap();
         let mut acme = state_of("acme", &storage, 2);
         let mut globex = state_of("globex", &storage, 2);
         acme.set("k".into(), b"acme's".to_vec()).await.unwrap();

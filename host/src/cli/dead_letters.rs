@@ -1,21 +1,21 @@
-//! `wasmbot dead-letters list|retry|drop`: the activities mluvii kept refusing, in the event
-//! database of a data directory. Works beside a running server (SQLite allows it); a running
-//! server picks retried letters up at its next sweep.
+//! `wasmbot dead-letters list|retry|drop`: the activities mluvii kept refusing, in the
+//! configured storage (the data directory's SQLite files, or the shared PostgreSQL database).
+//! Works beside running servers; they pick retried letters up at their next sweep.
 
 use std::path::PathBuf;
 
 use anyhow::{Context as _, bail};
 
 use crate::config::ConfigFile;
-use crate::storage::{Durability, SqliteStorage, Storage};
+use crate::storage::StorageConfig;
 
 /// Arguments of `wasmbot dead-letters`.
 #[derive(Debug, clap::Args)]
 pub struct DeadLetterArgs {
-    /// The configuration file whose `server.data_dir` holds the database.
+    /// The configuration file whose `[storage]` (or `server.data_dir`) holds the database.
     #[arg(long, short, default_value = "wasmbot.toml", env = "WASMBOT_CONFIG")]
     pub config: PathBuf,
-    /// The data directory (instead of reading it from the configuration).
+    /// An SQLite data directory (instead of reading the storage from the configuration).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
     /// What to do.
@@ -56,19 +56,26 @@ impl Selection {
 
 /// Runs the command.
 pub fn dead_letters(args: &DeadLetterArgs) -> anyhow::Result<()> {
-    let data_dir = match &args.data_dir {
-        Some(dir) => dir.clone(),
-        None => ConfigFile::load(&args.config)?.server.data_dir,
+    let config = match &args.data_dir {
+        Some(dir) => StorageConfig::Sqlite {
+            data_dir: dir.clone(),
+            durability: Default::default(),
+            lock: false,
+        },
+        None => ConfigFile::load(&args.config)?.storage()?,
     };
-    let path = data_dir.join(crate::storage::sqlite::EVENTS_FILE);
-    if !path.exists() {
-        bail!("{} does not exist: no event database there", path.display());
+    if let StorageConfig::Sqlite { data_dir, .. } = &config {
+        let path = data_dir.join(crate::storage::EVENTS_FILE);
+        if !path.exists() {
+            bail!("{} does not exist: no event database there", path.display());
+        }
     }
     let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async {
-        let storage = SqliteStorage::open(&data_dir, Durability::Fsync)?;
+        let storage = crate::storage::open(&config.for_tools()).await?;
         match &args.action {
             DeadLetterAction::List => {
                 let letters = storage.dead_letters().await?;

@@ -14,7 +14,7 @@ use crate::plugins::cache::ArtifactCache;
 use crate::plugins::loader::load_plugin;
 use crate::runtime::plugin::content_hash;
 use crate::runtime::{EngineSettings, Limits, Plugin, Runtime, TenantEnv};
-use crate::storage::{Durability, SqliteStorage, Storage};
+use crate::storage::{Durability, StorageConfig};
 
 /// Where the command line keeps compiled plugins: `$WASMBOT_CACHE_DIR`, else
 /// `$XDG_CACHE_HOME/wasmbot`, else `~/.cache/wasmbot`; `None` when none of them is set (then
@@ -79,14 +79,19 @@ impl OfflineBot {
         settings: Settings,
         state_dir: Option<&Path>,
     ) -> anyhow::Result<Self> {
-        let storage: Arc<dyn Storage> = match state_dir {
-            Some(dir) => Arc::new(SqliteStorage::open(dir, Durability::Fsync)?),
-            None => Arc::new(SqliteStorage::in_memory()?),
+        let storage = match state_dir {
+            Some(dir) => StorageConfig::Sqlite {
+                data_dir: dir.to_owned(),
+                durability: Durability::Fsync,
+                lock: true,
+            },
+            None => StorageConfig::Memory,
         };
         let io = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .context("starting the async runtime")?;
+        let storage = io.block_on(crate::storage::open(&storage))?;
         let tenant = Arc::new(TenantEnv {
             id: tenant_id.to_owned(),
             settings,

@@ -20,6 +20,8 @@ pub const RATE_WINDOW: Duration = Duration::from_secs(60);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest `Retry-After` honoured.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
+/// The longest a token is used before it is fetched again, whatever `expires_in` said.
+pub const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 
 /// Where and as whom a tenant talks to mluvii.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -236,7 +238,9 @@ impl MluviiClient {
             .json()
             .await
             .map_err(|e| format!("getting a token failed: unreadable answer: {e}"))?;
-        let lifetime = Duration::from_secs(token.expires_in.unwrap_or(3600));
+        // A token endpoint may claim any lifetime; past a day it is refreshed daily anyway.
+        let lifetime =
+            Duration::from_secs(token.expires_in.unwrap_or(3600)).min(MAX_TOKEN_LIFETIME);
         Ok(CachedToken {
             value: token.access_token,
             refresh_at: Instant::now() + refresh_after(lifetime),
@@ -262,6 +266,26 @@ impl MluviiClient {
             };
             tokio::time::sleep(wait).await;
         }
+    }
+
+    /// Takes over what another sender did for `session`: requests it sent `ago` (each this
+    /// long before now) count against the session's window here too.
+    pub fn seed_pacing(&self, session: i64, ago: &[Duration]) {
+        let now = Instant::now();
+        let mut seeded: Vec<Instant> = ago
+            .iter()
+            .filter(|ago| **ago < RATE_WINDOW)
+            .filter_map(|ago| now.checked_sub(*ago))
+            .collect();
+        if seeded.is_empty() {
+            return;
+        }
+        let mut pacing = self.pacing.lock().unwrap_or_else(|p| p.into_inner());
+        let sent = pacing.entry(session).or_default();
+        seeded.extend(sent.iter().copied());
+        seeded.sort_unstable();
+        seeded.dedup();
+        *sent = seeded.into_iter().collect();
     }
 
     /// Forgets sessions idle for a whole window, at most once per window.

@@ -133,8 +133,11 @@ pub async fn start(options: DevOptions) -> anyhow::Result<DevServer> {
             retry_first_backoff_ms: options.retry.first_backoff.as_millis() as u64,
             retry_max_backoff_ms: options.retry.max_backoff.as_millis() as u64,
             dead_letter_after_secs: options.retry.give_up_after.as_secs(),
-            durability: options.durability,
             ..ServerConfig::default()
+        },
+        storage: crate::storage::StorageSection {
+            durability: Some(options.durability),
+            ..Default::default()
         },
         tenants: options
             .bots

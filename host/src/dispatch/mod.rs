@@ -6,6 +6,7 @@
 //! in the database; what was just stored is also handed on in memory (a bounded [`inbox`]),
 //! so the normal path never reads it back.
 
+mod claims;
 pub mod fallback;
 pub mod inbox;
 mod runner;
@@ -25,7 +26,7 @@ use crate::delivery::RetryPolicy;
 use crate::dev::feed::DevFeed;
 use crate::metrics::Metrics;
 use crate::runtime::Runtime;
-use crate::storage::{NewEvent, Storage, now_ms};
+use crate::storage::{NewEvent, Stage, Storage, now_ms};
 use session_queue::{SessionQueue, Tracker};
 pub use tenant::{LoadStatus, Tenant, TenantProfile};
 pub use tenants::TenantMap;
@@ -33,21 +34,14 @@ pub use tenants::TenantMap;
 /// Events or activities taken from the database per session at a time.
 const BATCH: usize = 16;
 
-/// The two stages of a session's work, each with its own queue (and worker limit) per tenant.
-#[derive(Debug, Clone, Copy)]
-enum Stage {
-    /// Journaled events to run through the bot.
-    Run,
-    /// Outbox activities to send to mluvii.
-    Deliver,
-}
+/// Sessions claimed per stage at each look for work other replicas journaled.
+const CLAIMS_PER_POLL: usize = 64;
 
-impl Stage {
-    fn queue(self, tenant: &Tenant) -> &SessionQueue {
-        match self {
-            Stage::Run => &tenant.runs,
-            Stage::Deliver => &tenant.deliveries,
-        }
+/// Each stage of a session's work has its own queue (and worker limit) per tenant.
+fn queue(stage: Stage, tenant: &Tenant) -> &SessionQueue {
+    match stage {
+        Stage::Run => &tenant.runs,
+        Stage::Deliver => &tenant.deliveries,
     }
 }
 
@@ -133,6 +127,36 @@ impl Drop for Journaling<'_> {
     }
 }
 
+/// An event counted in the backlog before it is journaled; dropped without [`Counted::keep`]
+/// (the append failed, or the request was cancelled), the count is taken back.
+struct Counted<'a> {
+    dispatcher: &'a Dispatcher,
+    tenant: &'a Tenant,
+    kept: bool,
+}
+
+impl Counted<'_> {
+    fn keep(mut self) {
+        self.kept = true;
+    }
+}
+
+impl Drop for Counted<'_> {
+    fn drop(&mut self) {
+        if !self.kept {
+            let less = |n: usize| Some(n.saturating_sub(1));
+            let _ = self
+                .tenant
+                .backlog
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, less);
+            let _ = self
+                .dispatcher
+                .backlog
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, less);
+        }
+    }
+}
+
 /// The event path between ingress and mluvii.
 pub struct Dispatcher {
     storage: Arc<dyn Storage>,
@@ -146,6 +170,9 @@ pub struct Dispatcher {
     workers: Arc<Tracker>,
     stop: watch::Sender<bool>,
     feed: Option<Arc<DevFeed>>,
+    /// Whether what this process stores is all there is (one process on the storage): then
+    /// what ingress and the runner store is handed on in memory, not read back.
+    memory_path: bool,
 }
 
 impl Dispatcher {
@@ -158,6 +185,7 @@ impl Dispatcher {
         settings: DispatchSettings,
     ) -> Self {
         Self {
+            memory_path: storage.exclusive(),
             storage,
             runtime,
             metrics,
@@ -199,7 +227,61 @@ impl Dispatcher {
         self.sweep().await;
         let dispatcher = self.clone();
         self.spawn_worker(async move { dispatcher.housekeeping().await });
+        if !self.memory_path {
+            let dispatcher = self.clone();
+            self.spawn_worker(async move { dispatcher.poll_shared().await });
+        }
         Ok(())
+    }
+
+    /// With storage shared by other replicas: claims the sessions whose work nobody holds
+    /// (journaled through another replica, or left by one that died), each time storage says
+    /// it may have changed, and keeps the backlog counts current.
+    async fn poll_shared(self: Arc<Self>) {
+        let mut counted = tokio::time::Instant::now();
+        loop {
+            tokio::select! {
+                _ = self.stopped() => return,
+                _ = self.storage.changed_elsewhere() => {}
+            }
+            let tenants: Vec<String> = self.tenants.all().keys().cloned().collect();
+            for stage in [Stage::Run, Stage::Deliver] {
+                match self
+                    .storage
+                    .claim_waiting(stage, &tenants, CLAIMS_PER_POLL)
+                    .await
+                {
+                    Ok(claims) => self.adopt_claims(claims),
+                    Err(e) => {
+                        tracing::warn!(?stage, error = %format!("{e:#}"), "looking for waiting work failed");
+                        break;
+                    }
+                }
+            }
+            if counted.elapsed() >= Duration::from_secs(1) {
+                counted = tokio::time::Instant::now();
+                self.count_backlog().await;
+            }
+        }
+    }
+
+    /// Sets the backlog counters from storage (other replicas' events included).
+    async fn count_backlog(&self) {
+        let Ok(backlogs) = self.storage.backlog().await else {
+            return;
+        };
+        let mut total = 0;
+        for tenant in self.tenants.all().values() {
+            let events = backlogs
+                .iter()
+                .find(|b| b.tenant == tenant.id())
+                .map_or(0, |b| b.events as usize);
+            tenant.backlog.store(events, Ordering::SeqCst);
+        }
+        for backlog in &backlogs {
+            total += backlog.events as usize;
+        }
+        self.backlog.store(total, Ordering::SeqCst);
     }
 
     /// Takes on tenants added by a configuration reload: counts the events the journal
@@ -276,6 +358,31 @@ impl Dispatcher {
     ) -> Result<(), Refusal> {
         self.admit(tenant)?;
         let received_at_ms = now_ms();
+        // Counted before the append: a handler dropped while it waits must not undercount.
+        tenant.backlog.fetch_add(1, Ordering::SeqCst);
+        self.backlog.fetch_add(1, Ordering::SeqCst);
+        let counted = Counted {
+            dispatcher: self,
+            tenant,
+            kept: false,
+        };
+        if !self.memory_path {
+            let event = NewEvent {
+                tenant: tenant.id().to_owned(),
+                session_id,
+                received_at_ms,
+                body,
+            };
+            if let Err(error) = self.storage.append(event).await {
+                tracing::error!(tenant = %tenant.id(), error = %format!("{error:#}"), "journaling an event failed");
+                return Err(Refusal::Storage);
+            }
+            counted.keep();
+            // Other replicas write this session's events too: read them from storage.
+            tenant.events.invalidate(session_id);
+            self.schedule(Stage::Run, tenant, session_id);
+            return Ok(());
+        }
         let event = NewEvent {
             tenant: tenant.id().to_owned(),
             session_id,
@@ -291,8 +398,7 @@ impl Dispatcher {
             }
         };
         journaling.finish();
-        tenant.backlog.fetch_add(1, Ordering::SeqCst);
-        self.backlog.fetch_add(1, Ordering::SeqCst);
+        counted.keep();
         let entry = crate::storage::JournalEntry {
             seq,
             tenant: tenant.id().to_owned(),
@@ -374,7 +480,7 @@ impl Dispatcher {
     /// Says `session` of `tenant` has work in `stage`, starting a worker if the queue has
     /// fewer than its limit.
     fn schedule(self: &Arc<Self>, stage: Stage, tenant: &Arc<Tenant>, session: i64) {
-        if stage.queue(tenant).push(session, &self.busy) {
+        if queue(stage, tenant).push(session, &self.busy) {
             let (dispatcher, tenant) = (self.clone(), tenant.clone());
             self.spawn_worker(async move { dispatcher.worker(stage, tenant).await });
         }
@@ -383,34 +489,49 @@ impl Dispatcher {
     /// One of a tenant's workers of `stage`: their number is the tenant's limit for it. A
     /// run worker goes on to the next session while the previous one's outcome is being
     /// committed (the session stays taken until then), so its bot runs never wait for disks.
+    /// The worker takes the session's claim first: a session claimed by someone else (another
+    /// replica, or this tenant's predecessor after a reload) is left to them.
     async fn worker(self: Arc<Self>, stage: Stage, tenant: Arc<Tenant>) {
-        let queue = stage.queue(&tenant);
-        while let Some(session) = queue.next() {
+        let sessions = queue(stage, &tenant);
+        while let Some(session) = sessions.next() {
             if self.stopping() {
                 self.release(stage, &tenant, session, false);
                 continue;
             }
+            let Some(held) = self.take_claim(stage, &tenant, session).await else {
+                self.release(stage, &tenant, session, false);
+                continue;
+            };
             match stage {
-                Stage::Run => self.run_session(&tenant, session).await,
+                Stage::Run => self.run_session(&tenant, held).await,
                 Stage::Deliver => {
-                    let more = self.deliver_session(&tenant, session).await;
+                    let more = self.deliver_session(&tenant, &held).await;
                     self.release(stage, &tenant, session, more);
                 }
             }
         }
     }
 
-    /// The work taken for `session` in `stage` is done; `more` says some was left.
+    /// The work taken for `session` in `stage` is done; `more` says some was left. When the
+    /// queue lets go of the session, its claim is given back.
     fn release(self: &Arc<Self>, stage: Stage, tenant: &Arc<Tenant>, session: i64, more: bool) {
-        if stage.queue(tenant).release(session, more, &self.busy) {
+        let released = queue(stage, tenant).release(session, more, &self.busy);
+        if released.start_worker {
             let (dispatcher, tenant) = (self.clone(), tenant.clone());
             self.spawn_worker(async move { dispatcher.worker(stage, tenant).await });
+        }
+        if released.let_go {
+            self.let_go(stage, tenant, session);
         }
     }
 
     /// Schedules every session the database has work for (also after a dead letter was
     /// retried, or a tenant added).
     async fn sweep(self: &Arc<Self>) {
+        if !self.memory_path {
+            // Shared storage: the poll claims what nobody holds.
+            return;
+        }
         for stage in [Stage::Run, Stage::Deliver] {
             let sessions = match stage {
                 Stage::Run => self.storage.sessions_with_events().await,

@@ -6,13 +6,14 @@ use std::sync::atomic::Ordering;
 
 use tracing::Instrument;
 
+use super::claims::{Held, is_lease_lost};
 use super::inbox::Take;
 use super::step::{self, EventRun};
-use super::{BATCH, Dispatcher, Stage, Tenant};
+use super::{BATCH, Dispatcher, Tenant};
 use crate::capabilities::http::HttpCounts;
 use crate::metrics::{self, TenantOutcome};
 use crate::mluvii::{SendActivity, Webhook, parse_webhook};
-use crate::storage::{Completion, JournalEntry, NewActivity, OutboxEntry};
+use crate::storage::{Completion, JournalEntry, NewActivity, OutboxEntry, Stage};
 
 impl Dispatcher {
     /// Runs up to a batch of the session's events through the bot, then stores their outcomes
@@ -20,7 +21,8 @@ impl Dispatcher {
     /// the session is released (and its activities handed to the sender) once that commits.
     /// A run worker takes a global permit only for each bot run itself, so a tenant with a
     /// deep backlog holds at most its own share (its run workers) of the global permits.
-    pub(super) async fn run_session(self: &Arc<Self>, tenant: &Arc<Tenant>, session: i64) {
+    pub(super) async fn run_session(self: &Arc<Self>, tenant: &Arc<Tenant>, held: Arc<Held>) {
+        let session = held.claim.session_id;
         let Some((events, more)) = self.take_events(tenant, session).await else {
             self.release(Stage::Run, tenant, session, false);
             return;
@@ -28,7 +30,7 @@ impl Dispatcher {
         let mut completions = Vec::with_capacity(events.len());
         let mut interrupted = false;
         for entry in events {
-            if self.stopping() {
+            if self.stopping() || !self.keep(tenant, &held).await {
                 interrupted = true;
                 break;
             }
@@ -50,11 +52,12 @@ impl Dispatcher {
             self.release(Stage::Run, tenant, session, false);
             return;
         }
-        tenant.outgoing.begin(session);
+        if self.memory_path {
+            tenant.outgoing.begin(session);
+        }
         let (dispatcher, tenant) = (self.clone(), tenant.clone());
         self.spawn_worker(async move {
-            let more =
-                dispatcher.finish(&tenant, session, completions).await && more && !interrupted;
+            let more = dispatcher.finish(&tenant, &held, completions).await && more && !interrupted;
             dispatcher.release(Stage::Run, &tenant, session, more);
         });
     }
@@ -154,19 +157,28 @@ impl Dispatcher {
     async fn finish(
         self: &Arc<Self>,
         tenant: &Arc<Tenant>,
-        session: i64,
+        held: &Held,
         completions: Vec<Completion>,
     ) -> bool {
+        let session = held.claim.session_id;
         let events = completions.len();
         let rows: Vec<NewActivity> = completions
             .iter()
             .flat_map(|c| c.activities.iter().cloned())
             .collect();
-        let ids = match self.storage.complete(completions).await {
+        let ids = match self.storage.complete(&held.claim, completions).await {
             Ok(ids) => ids,
             Err(e) => {
-                tracing::error!(tenant = %tenant.id(), session, error = %format!("{e:#}"), "storing the events' outcomes failed; they will run again");
-                tenant.outgoing.abandon(session);
+                if is_lease_lost(&e) {
+                    // Its new holder runs these events again; nothing of this run is kept.
+                    self.forget_claim(tenant, &held.claim);
+                    tracing::warn!(tenant = %tenant.id(), session, error = %format!("{e:#}"), "the session was taken over; its new holder runs these events");
+                } else {
+                    tracing::error!(tenant = %tenant.id(), session, error = %format!("{e:#}"), "storing the events' outcomes failed; they will run again");
+                }
+                if self.memory_path {
+                    tenant.outgoing.abandon(session);
+                }
                 tenant.events.invalidate(session);
                 return false;
             }
@@ -187,7 +199,13 @@ impl Dispatcher {
                 dead: false,
             })
             .collect();
-        tenant.outgoing.push(session, entries);
+        if self.memory_path {
+            tenant.outgoing.push(session, entries);
+        } else {
+            drop(entries);
+            // Read from storage by whoever holds the session's delivery.
+            tenant.outgoing.invalidate(session);
+        }
         // Saturating: a tenant removed and added again may finish events counted before.
         let less = |n: usize| Some(n.saturating_sub(events));
         let _ = tenant

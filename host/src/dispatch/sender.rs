@@ -5,6 +5,7 @@
 
 use std::time::Instant;
 
+use super::claims::{Held, is_lease_lost};
 use super::inbox::Take;
 use super::{BATCH, Dispatcher, Tenant};
 use crate::delivery::Attempt;
@@ -22,7 +23,9 @@ enum Delivery {
 
 impl Dispatcher {
     /// Delivers up to a batch of the session's activities; returns whether more may wait.
-    pub(super) async fn deliver_session(&self, tenant: &Tenant, session: i64) -> bool {
+    pub(super) async fn deliver_session(&self, tenant: &Tenant, held: &Held) -> bool {
+        let session = held.claim.session_id;
+        self.take_over_pacing(tenant, held).await;
         let (pending, more) = match tenant.outgoing.take(session, BATCH) {
             Take::Items { items, more } => (items, more),
             Take::Wait => return false,
@@ -43,7 +46,7 @@ impl Dispatcher {
             },
         };
         for entry in pending {
-            match self.deliver(tenant, entry).await {
+            match self.deliver(tenant, held, entry).await {
                 Delivery::Sent => {}
                 Delivery::Blocked | Delivery::Interrupted => {
                     // What was taken and not sent stays in the outbox: read it from there.
@@ -55,7 +58,7 @@ impl Dispatcher {
         more
     }
 
-    async fn deliver(&self, tenant: &Tenant, entry: OutboxEntry) -> Delivery {
+    async fn deliver(&self, tenant: &Tenant, held: &Held, entry: OutboxEntry) -> Delivery {
         if entry.dead {
             return Delivery::Blocked;
         }
@@ -64,6 +67,9 @@ impl Dispatcher {
         let mut failures = entry.attempts;
         let mut first_failure = entry.first_failure_ms;
         loop {
+            if !self.keep(tenant, held).await {
+                return Delivery::Interrupted;
+            }
             let attempt = tokio::select! {
                 _ = self.stopped() => return Delivery::Interrupted,
                 attempt = async {
@@ -79,9 +85,12 @@ impl Dispatcher {
                         .get_or_create(&label)
                         .observe(started.elapsed().as_secs_f64());
                     self.metrics.activities_sent.get_or_create(&label).inc();
-                    return match self.storage.mark_sent(entry.id).await {
+                    return match self.storage.mark_sent(&held.claim, entry.id).await {
                         Ok(()) => Delivery::Sent,
                         Err(e) => {
+                            if is_lease_lost(&e) {
+                                self.forget_claim(tenant, &held.claim);
+                            }
                             tracing::error!(error = %format!("{e:#}"), "recording a delivery failed; it may be sent again");
                             Delivery::Interrupted
                         }
@@ -109,9 +118,19 @@ impl Dispatcher {
                 tracing::error!(error = %format!("{e:#}"), "recording a failed delivery failed");
             }
             let wait = self.settings.retry.backoff(failures, retry_after);
-            tokio::select! {
-                _ = self.stopped() => return Delivery::Interrupted,
-                _ = tokio::time::sleep(wait) => {}
+            // Waits in pieces shorter than the lease, renewing it in between.
+            let until = tokio::time::Instant::now() + wait;
+            while tokio::time::Instant::now() < until {
+                let piece = tokio::time::Instant::now()
+                    .checked_add(self.storage.lease() / 3)
+                    .map_or(until, |renew_at| renew_at.min(until));
+                tokio::select! {
+                    _ = self.stopped() => return Delivery::Interrupted,
+                    _ = tokio::time::sleep_until(piece) => {}
+                }
+                if !self.keep(tenant, held).await {
+                    return Delivery::Interrupted;
+                }
             }
         }
     }

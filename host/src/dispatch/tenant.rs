@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use arc_swap::{ArcSwap, ArcSwapOption};
 use tokio::sync::Notify;
 
+use super::claims::Claims;
 use super::inbox::{Inbox, MAX_PER_SESSION, PROCESS_BUDGET};
 use super::session_queue::SessionQueue;
 use super::step::FactsCache;
@@ -62,6 +63,8 @@ pub struct Tenant {
     pub outgoing: Inbox<OutboxEntry>,
     /// Journaled events not yet processed.
     pub backlog: AtomicUsize,
+    /// The claims on its sessions this process holds.
+    pub claims: Claims,
     status: Mutex<LoadStatus>,
     /// Held while a plugin version is loaded and swapped in, so loads of one tenant never
     /// overlap.
@@ -91,6 +94,7 @@ impl Tenant {
             profile: ArcSwap::from_pointee(profile),
             plugin: ArcSwapOption::empty(),
             backlog: Default::default(),
+            claims: Claims::default(),
             status: Mutex::default(),
             load_lock: tokio::sync::Mutex::new(()),
             file_changed: Notify::new(),

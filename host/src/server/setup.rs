@@ -15,7 +15,6 @@ use crate::metrics::Metrics;
 use crate::plugins::profile::ProfileParts;
 use crate::plugins::{Registry, RegistryOptions};
 use crate::runtime::{EngineSettings, Runtime};
-use crate::storage::{SqliteStorage, Storage};
 
 /// Builds the state `config` describes, opens the event database and resumes the work an
 /// earlier run left in it. Missing secrets and limits the engine cannot honour are errors
@@ -35,10 +34,7 @@ pub async fn build_state(
         ..EngineSettings::default()
     };
     let runtime = Runtime::new(&engine)?;
-    let storage: Arc<dyn Storage> = Arc::new(SqliteStorage::open(
-        &config.server.data_dir,
-        config.server.durability,
-    )?);
+    let storage = crate::storage::open(&config.storage()?).await?;
     let metrics = Arc::new(Metrics::default());
     let server = &config.server;
     let registry = Registry::new(

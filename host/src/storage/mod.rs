@@ -1,13 +1,78 @@
 //! Durable storage: the journal of accepted webhooks, the outbox of activities waiting for
-//! mluvii, its dead letters, and the bots' key-value state. One async trait, [`Storage`], with
-//! the embedded SQLite backend as the default; a shared database (PostgreSQL) can implement
-//! the same trait for several replicas.
+//! mluvii, its dead letters, the bots' key-value state, and who works on which session. One
+//! async trait, [`Storage`], with two backends side by side: the embedded SQLite default (one
+//! process) and PostgreSQL (several replicas sharing one database). [`open`] chooses one from
+//! `[storage]`; nothing outside this module names a backend.
+//!
+//! The database, not memory, decides who works on a session: the dispatcher takes a
+//! [`Claim`] (a lease on one session's work in one [`Stage`]) before it runs or sends, passes
+//! it to [`Storage::complete`] and [`Storage::mark_sent`], which fail with [`LeaseLost`] once
+//! another holder has taken it over, and gives it back with [`Storage::release`].
 
-pub mod sqlite;
+mod config;
+mod postgres;
+mod sqlite;
 
 use async_trait::async_trait;
 
-pub use sqlite::{Durability, SqliteStorage};
+pub use config::{StorageConfig, StorageSection, memory, open};
+pub use postgres::PostgresOptions;
+pub use sqlite::{Durability, EVENTS_FILE, LOCK_FILE};
+
+/// The two stages of a session's work; each is claimed on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Stage {
+    /// Journaled events to run through the bot.
+    Run,
+    /// Outbox activities to send to mluvii.
+    Deliver,
+}
+
+impl Stage {
+    /// The stage's number in the database.
+    pub fn code(self) -> i16 {
+        match self {
+            Stage::Run => 0,
+            Stage::Deliver => 1,
+        }
+    }
+}
+
+/// A lease on one session's work in one stage: while it is live nobody else works on that
+/// session in that stage. Another holder may take it over once it has expired; from then on
+/// the old holder's `complete` and `mark_sent` fail with [`LeaseLost`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    /// The tenant.
+    pub tenant: String,
+    /// The session.
+    pub session_id: i64,
+    /// The stage.
+    pub stage: Stage,
+    /// Tells this lease from every other one of the same session and stage.
+    pub token: i64,
+}
+
+/// A claim was taken over by another holder (its lease had expired): the work done under it
+/// is not stored, and whoever holds the session now does it again.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the lease on session {session_id} of tenant {tenant:?} was lost to another holder")]
+pub struct LeaseLost {
+    /// The tenant.
+    pub tenant: String,
+    /// The session.
+    pub session_id: i64,
+}
+
+impl LeaseLost {
+    /// The error for `claim`.
+    pub fn of(claim: &Claim) -> anyhow::Error {
+        anyhow::Error::new(Self {
+            tenant: claim.tenant.clone(),
+            session_id: claim.session_id,
+        })
+    }
+}
 
 /// A webhook accepted by ingress, to be journaled before its `200`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,6 +167,34 @@ pub type SessionRef = (String, i64);
 /// again (delivery is at least once).
 #[async_trait]
 pub trait Storage: Send + Sync {
+    /// Whether this process is the only one writing: then what it stored itself is all there
+    /// is, and in-memory copies of it are complete. `false` when other replicas share it.
+    fn exclusive(&self) -> bool;
+    /// Takes the lease of `session`'s work in `stage`, unless another holder's lease is live.
+    async fn claim(
+        &self,
+        stage: Stage,
+        tenant: &str,
+        session_id: i64,
+    ) -> anyhow::Result<Option<Claim>>;
+    /// Leases up to `limit` sessions of `tenants` that have work in `stage` and no live lease
+    /// (work taken by replicas that died, or journaled by other replicas), the oldest first.
+    async fn claim_waiting(
+        &self,
+        stage: Stage,
+        tenants: &[String],
+        limit: usize,
+    ) -> anyhow::Result<Vec<Claim>>;
+    /// Extends the claim's lease; fails with [`LeaseLost`] if it was taken over.
+    async fn renew(&self, claim: &Claim) -> anyhow::Result<()>;
+    /// Gives the claim back; returns whether its session has work in its stage that someone
+    /// must claim (work that arrived while it was held, e.g. through another replica).
+    async fn release(&self, claim: &Claim) -> anyhow::Result<bool>;
+    /// How long a lease lasts without renewal.
+    fn lease(&self) -> std::time::Duration;
+    /// Completes when other writers may have added work this process was not told about (a
+    /// shared database polls); never, for an exclusive one.
+    async fn changed_elsewhere(&self);
     /// Journals an accepted webhook; returns its journal position.
     async fn append(&self, event: NewEvent) -> anyhow::Result<i64>;
     /// Sessions with unprocessed events, the oldest first.
@@ -113,9 +206,14 @@ pub trait Storage: Send + Sync {
         session_id: i64,
         limit: usize,
     ) -> anyhow::Result<Vec<JournalEntry>>;
-    /// Marks events processed and stores their activities in the outbox, all in one
-    /// transaction; returns the outbox ids of the activities, in order.
-    async fn complete(&self, completions: Vec<Completion>) -> anyhow::Result<Vec<i64>>;
+    /// Marks events of the claim's session processed and stores their activities in the
+    /// outbox, all in one transaction; returns the outbox ids of the activities, in order.
+    /// Fails with [`LeaseLost`], storing nothing, if the claim was taken over.
+    async fn complete(
+        &self,
+        claim: &Claim,
+        completions: Vec<Completion>,
+    ) -> anyhow::Result<Vec<i64>>;
     /// Sessions with unsent activities (including those blocked by a dead letter).
     async fn sessions_with_activities(&self) -> anyhow::Result<Vec<SessionRef>>;
     /// Up to `limit` unsent activities of a session (dead letters included), in order.
@@ -125,8 +223,17 @@ pub trait Storage: Send + Sync {
         session_id: i64,
         limit: usize,
     ) -> anyhow::Result<Vec<OutboxEntry>>;
-    /// Marks an activity delivered.
-    async fn mark_sent(&self, id: i64) -> anyhow::Result<()>;
+    /// Marks an activity of the claim's session delivered; fails with [`LeaseLost`] if the
+    /// claim was taken over (the new holder sends it again: at least once).
+    async fn mark_sent(&self, claim: &Claim, id: i64) -> anyhow::Result<()>;
+    /// When the session's activities sent since `since_ms` were sent (ms since the epoch), so
+    /// a replica taking its delivery over keeps within mluvii's pacing.
+    async fn recent_sends(
+        &self,
+        tenant: &str,
+        session_id: i64,
+        since_ms: i64,
+    ) -> anyhow::Result<Vec<i64>>;
     /// Records a failed attempt (the first failure's time is kept).
     async fn record_failure(&self, id: i64, error: &str, now_ms: i64) -> anyhow::Result<()>;
     /// Makes an activity a dead letter.
@@ -169,6 +276,33 @@ pub struct StateQuota {
     pub max_keys: u64,
     /// Bytes of keys and values together.
     pub max_bytes: u64,
+}
+
+impl StateQuota {
+    /// Why a write that changes a scope holding `keys` keys and `bytes` bytes by
+    /// `keys_delta` and `bytes_delta` would put it over this quota, if it would.
+    pub fn refusal(
+        &self,
+        keys: i64,
+        bytes: i64,
+        keys_delta: i64,
+        bytes_delta: i64,
+    ) -> Option<String> {
+        if keys_delta > 0 && keys + keys_delta > self.max_keys as i64 {
+            return Some(format!(
+                "the tenant's state holds {keys} keys, the limit is {}",
+                self.max_keys
+            ));
+        }
+        if bytes_delta > 0 && bytes + bytes_delta > self.max_bytes as i64 {
+            return Some(format!(
+                "the tenant's state would hold {} bytes, the limit is {}",
+                bytes + bytes_delta,
+                self.max_bytes
+            ));
+        }
+        None
+    }
 }
 
 /// What became of a state write.

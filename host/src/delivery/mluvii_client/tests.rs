@@ -17,6 +17,7 @@ type Step = (u16, Option<&'static str>);
 struct Fake {
     token_calls: Arc<AtomicUsize>,
     token_status: Arc<Mutex<u16>>,
+    expires_in: Arc<Mutex<u64>>,
     sends: Arc<Mutex<Vec<String>>>,
     script: Arc<Mutex<VecDeque<Step>>>,
 }
@@ -31,6 +32,7 @@ async fn serve(router: Router) -> String {
 impl Fake {
     async fn start(&self) -> String {
         *self.token_status.lock().unwrap() = 200;
+        *self.expires_in.lock().unwrap() = 3600;
         let (a, b) = (self.clone(), self.clone());
         let router = Router::new()
             .route(
@@ -40,7 +42,9 @@ impl Fake {
                     async move {
                         let n = fake.token_calls.fetch_add(1, Ordering::SeqCst) + 1;
                         let status = *fake.token_status.lock().unwrap();
-                        let body = format!(r#"{{"access_token":"t{n}","expires_in":3600}}"#);
+                        let expires_in = *fake.expires_in.lock().unwrap();
+                        let body =
+                            format!(r#"{{"access_token":"t{n}","expires_in":{expires_in}}}"#);
                         (StatusCode::from_u16(status).unwrap(), body)
                     }
                 }),
@@ -157,6 +161,21 @@ async fn a_401_refreshes_the_token_once_and_concurrent_requests_share_the_fetch(
 }
 
 #[tokio::test]
+async fn a_token_that_claims_to_live_forever_is_used_and_refreshed_daily() {
+    let fake = Fake::default();
+    let client = client(&fake.start().await);
+    *fake.expires_in.lock().unwrap() = u64::MAX;
+    assert_eq!(client.attempt("{}").await, Attempt::Delivered);
+    assert_eq!(client.attempt("{}").await, Attempt::Delivered);
+    assert_eq!(fake.token_calls.load(Ordering::SeqCst), 1);
+    tokio::time::pause();
+    tokio::time::advance(MAX_TOKEN_LIFETIME).await;
+    tokio::time::resume();
+    assert_eq!(client.attempt("{}").await, Attempt::Delivered);
+    assert_eq!(fake.token_calls.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
 async fn a_failing_token_endpoint_is_a_transient_failure() {
     let fake = Fake::default();
     let client = client(&fake.start().await);
@@ -248,4 +267,25 @@ async fn a_session_gets_at_most_120_requests_a_minute_and_the_rest_wait() {
     assert_eq!(start.elapsed(), RATE_WINDOW);
     client.pace(7).await;
     assert_eq!(start.elapsed(), RATE_WINDOW * 2);
+}
+
+#[tokio::test]
+async fn sends_of_another_sender_count_against_the_window() {
+    let fake = Fake::default();
+    let client = client(&fake.start().await);
+    let ago: Vec<Duration> = (0..RATE_LIMIT as u64)
+        .map(|i| Duration::from_millis(30_000 + i))
+        .collect();
+    client.seed_pacing(7, &ago);
+    // The window is full for about 30 s more: the next request of session 7 waits.
+    let paced = tokio::time::timeout(Duration::from_millis(300), client.pace(7)).await;
+    assert!(paced.is_err(), "a full window lets no request through");
+    // Other sessions, and requests older than the window, do not count.
+    tokio::time::timeout(Duration::from_millis(300), client.pace(8))
+        .await
+        .unwrap();
+    client.seed_pacing(9, &[Duration::from_secs(61); RATE_LIMIT]);
+    tokio::time::timeout(Duration::from_millis(300), client.pace(9))
+        .await
+        .unwrap();
 }

@@ -126,7 +126,7 @@ mod tests {
     use super::*;
     use crate::mluvii::{Webhook, parse_webhook};
     use crate::runtime::Limits;
-    use crate::storage::{SqliteStorage, now_ms};
+    use crate::storage::now_ms;
 
     fn event(body: serde_json::Value) -> WebhookEvent {
         match parse_webhook(body.to_string().as_bytes()) {
@@ -137,7 +137,7 @@ mod tests {
 
     #[tokio::test]
     async fn facts_are_remembered_and_expire_when_their_session_never_ends() {
-        let storage: Arc<dyn Storage> = Arc::new(SqliteStorage::in_memory().unwrap());
+        let storage: Arc<dyn Storage> = crate::storage::memory().unwrap();
         let tenant = TenantEnv {
             id: "acme".into(),
             settings: Default::default(),

@@ -1,8 +1,11 @@
 //! The embedded backend: two SQLite files under the data directory, each in WAL mode and
 //! owned by one thread that commits in groups: `events.db` (journal, outbox, dead letters)
 //! and `state.db` (the bots' state, apart so a bot's state call never waits behind a batch
-//! of webhooks). rusqlite is used directly (see BENCHMARKS.md for why).
+//! of webhooks). rusqlite is used directly (see BENCHMARKS.md for why). One process owns the
+//! directory (a lock on `wasmbot.lock`), so claims live in its memory ([`claims`]).
 
+mod claims;
+mod lock;
 mod migrations;
 mod writer;
 
@@ -14,9 +17,11 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{
-    Completion, JournalEntry, NewEvent, OutboxEntry, SessionRef, StateQuota, StateWrite, Storage,
-    TenantBacklog,
+    Claim, Completion, JournalEntry, LeaseLost, NewEvent, OutboxEntry, SessionRef, Stage,
+    StateQuota, StateWrite, Storage, TenantBacklog,
 };
+use claims::Leases;
+pub use lock::LOCK_FILE;
 use writer::Writer;
 
 /// How hard a commit tries to reach the disk.
@@ -45,13 +50,22 @@ pub const STATE_FILE: &str = "state.db";
 pub struct SqliteStorage {
     writer: Writer,
     state: Writer,
+    leases: Leases,
+    /// Held while the storage is open (a server's), released when the process ends.
+    _lock: Option<std::fs::File>,
 }
 
 impl SqliteStorage {
-    /// Opens (creating and migrating if needed) the databases in `data_dir`.
-    pub fn open(data_dir: &Path, durability: Durability) -> anyhow::Result<Self> {
+    /// Opens (creating and migrating if needed) the databases in `data_dir`; with `lock`,
+    /// refuses a directory another process holds and holds it until dropped.
+    pub fn open(data_dir: &Path, durability: Durability, lock: bool) -> anyhow::Result<Self> {
         std::fs::create_dir_all(data_dir)
             .with_context(|| format!("creating data directory {}", data_dir.display()))?;
+        let lock = if lock {
+            Some(lock::lock_dir(data_dir)?)
+        } else {
+            None
+        };
         let open = |file: &str, migrations: &[&str]| -> anyhow::Result<Writer> {
             let path = data_dir.join(file);
             let conn =
@@ -62,6 +76,8 @@ impl SqliteStorage {
         Ok(Self {
             writer: open(EVENTS_FILE, migrations::EVENTS)?,
             state: open(STATE_FILE, migrations::STATE)?,
+            leases: Leases::default(),
+            _lock: lock,
         })
     }
 
@@ -78,7 +94,17 @@ impl SqliteStorage {
                 Durability::None,
                 migrations::STATE,
             )?,
+            leases: Leases::default(),
+            _lock: None,
         })
+    }
+
+    fn check(&self, claim: &Claim) -> anyhow::Result<()> {
+        if self.leases.holds(claim) {
+            Ok(())
+        } else {
+            Err(LeaseLost::of(claim))
+        }
     }
 }
 
@@ -123,6 +149,54 @@ fn sessions(conn: &Connection, sql: &str) -> rusqlite::Result<Vec<SessionRef>> {
 
 #[async_trait]
 impl Storage for SqliteStorage {
+    fn exclusive(&self) -> bool {
+        true
+    }
+
+    async fn claim(
+        &self,
+        stage: Stage,
+        tenant: &str,
+        session_id: i64,
+    ) -> anyhow::Result<Option<Claim>> {
+        Ok(self.leases.claim(stage, tenant, session_id))
+    }
+
+    async fn claim_waiting(
+        &self,
+        stage: Stage,
+        tenants: &[String],
+        limit: usize,
+    ) -> anyhow::Result<Vec<Claim>> {
+        let sessions = match stage {
+            Stage::Run => self.sessions_with_events().await?,
+            Stage::Deliver => self.sessions_with_activities().await?,
+        };
+        Ok(sessions
+            .into_iter()
+            .filter(|(tenant, _)| tenants.contains(tenant))
+            .filter_map(|(tenant, session)| self.leases.claim(stage, &tenant, session))
+            .take(limit)
+            .collect())
+    }
+
+    async fn renew(&self, claim: &Claim) -> anyhow::Result<()> {
+        self.check(claim)
+    }
+
+    async fn release(&self, claim: &Claim) -> anyhow::Result<bool> {
+        Ok(self.leases.release(claim))
+    }
+
+    fn lease(&self) -> std::time::Duration {
+        // Never taken over: no other process shares the directory.
+        std::time::Duration::MAX
+    }
+
+    async fn changed_elsewhere(&self) {
+        std::future::pending::<()>().await
+    }
+
     async fn append(&self, event: NewEvent) -> anyhow::Result<i64> {
         self.writer
             .call(move |conn| {
@@ -176,7 +250,12 @@ impl Storage for SqliteStorage {
             .await
     }
 
-    async fn complete(&self, completions: Vec<Completion>) -> anyhow::Result<Vec<i64>> {
+    async fn complete(
+        &self,
+        claim: &Claim,
+        completions: Vec<Completion>,
+    ) -> anyhow::Result<Vec<i64>> {
+        self.check(claim)?;
         let now = super::now_ms();
         self.writer
             .call(move |conn| {
@@ -242,7 +321,8 @@ impl Storage for SqliteStorage {
             .await
     }
 
-    async fn mark_sent(&self, id: i64) -> anyhow::Result<()> {
+    async fn mark_sent(&self, claim: &Claim, id: i64) -> anyhow::Result<()> {
+        self.check(claim)?;
         let now = super::now_ms();
         // Not awaited: the sender goes on with the session's next activity, and the writer
         // commits this with the next group (later calls on the writer see it).
@@ -251,6 +331,25 @@ impl Storage for SqliteStorage {
                 .execute(params![id, OUTBOX_SENT, now])?;
             Ok(())
         })
+    }
+
+    async fn recent_sends(
+        &self,
+        tenant: &str,
+        session_id: i64,
+        since_ms: i64,
+    ) -> anyhow::Result<Vec<i64>> {
+        let tenant = tenant.to_owned();
+        self.writer
+            .call(move |conn| {
+                conn.prepare_cached(
+                    "SELECT finished_at FROM outbox WHERE tenant = ?1 AND session_id = ?2
+                     AND status = 1 AND finished_at >= ?3 ORDER BY finished_at",
+                )?
+                .query_map(params![tenant, session_id, since_ms], |row| row.get(0))?
+                .collect()
+            })
+            .await
     }
 
     async fn record_failure(&self, id: i64, error: &str, now_ms: i64) -> anyhow::Result<()> {
@@ -389,18 +488,8 @@ impl Storage for SqliteStorage {
                 };
                 if let Some(quota) = quota {
                     let (keys, bytes) = usage(conn, &scope)?;
-                    if keys_delta > 0 && keys + keys_delta > quota.max_keys as i64 {
-                        return Ok(StateWrite::OverQuota(format!(
-                            "the tenant's state holds {keys} keys, the limit is {}",
-                            quota.max_keys
-                        )));
-                    }
-                    if bytes_delta > 0 && bytes + bytes_delta > quota.max_bytes as i64 {
-                        return Ok(StateWrite::OverQuota(format!(
-                            "the tenant's state would hold {} bytes, the limit is {}",
-                            bytes + bytes_delta,
-                            quota.max_bytes
-                        )));
+                    if let Some(refusal) = quota.refusal(keys, bytes, keys_delta, bytes_delta) {
+                        return Ok(StateWrite::OverQuota(refusal));
                     }
                 }
                 conn.prepare_cached(
@@ -481,6 +570,3 @@ fn add_usage(conn: &Connection, scope: &str, keys: i64, bytes: i64) -> rusqlite:
     .execute(params![scope, keys, bytes])?;
     Ok(())
 }
-
-#[cfg(test)]
-mod tests;

@@ -1,0 +1,101 @@
+//! The PostgreSQL schema, applied in order at start-up under an advisory lock, so replicas
+//! starting at once apply each migration exactly once. `wasmbot_schema.version` is the number
+//! of migrations applied; a released migration is never edited, only followed by a new one.
+
+use anyhow::{Context as _, bail};
+use deadpool_postgres::Client;
+
+/// The advisory lock key migrations hold (an arbitrary constant: "wasmbot" in ASCII).
+const MIGRATION_LOCK: i64 = 0x0077_6173_6d62_6f74;
+
+/// Migrations, oldest first.
+const MIGRATIONS: &[&str] = &[
+    // 1: journal, outbox (dead letters: status 2), leases, bot state and its usage.
+    "CREATE TABLE journal (
+        seq          BIGSERIAL PRIMARY KEY,
+        tenant       TEXT   NOT NULL,
+        session_id   BIGINT NOT NULL,
+        received_at  BIGINT NOT NULL,
+        body         BYTEA  NOT NULL,
+        processed_at BIGINT,
+        error        TEXT
+    );
+    CREATE INDEX journal_pending ON journal (tenant, session_id, seq) WHERE processed_at IS NULL;
+    CREATE INDEX journal_processed ON journal (processed_at) WHERE processed_at IS NOT NULL;
+    CREATE TABLE outbox (
+        id            BIGSERIAL PRIMARY KEY,
+        tenant        TEXT     NOT NULL,
+        session_id    BIGINT   NOT NULL,
+        event_seq     BIGINT   NOT NULL,
+        name          TEXT     NOT NULL,
+        body          TEXT     NOT NULL,
+        status        SMALLINT NOT NULL DEFAULT 0,
+        attempts      INTEGER  NOT NULL DEFAULT 0,
+        first_failure BIGINT,
+        last_error    TEXT,
+        finished_at   BIGINT
+    );
+    CREATE INDEX outbox_unsent ON outbox (tenant, session_id, id) WHERE status <> 1;
+    CREATE INDEX outbox_sent ON outbox (finished_at) WHERE status = 1;
+    CREATE TABLE session_leases (
+        tenant     TEXT     NOT NULL,
+        session_id BIGINT   NOT NULL,
+        stage      SMALLINT NOT NULL,
+        token      BIGINT   NOT NULL,
+        owner      TEXT     NOT NULL,
+        expires_at BIGINT   NOT NULL,
+        PRIMARY KEY (tenant, session_id, stage)
+    );
+    CREATE SEQUENCE lease_tokens;
+    CREATE TABLE bot_state (
+        scope      TEXT  NOT NULL,
+        key        TEXT  NOT NULL,
+        value      BYTEA NOT NULL,
+        written_at BIGINT,
+        PRIMARY KEY (scope, key)
+    );
+    CREATE TABLE state_usage (
+        scope TEXT   PRIMARY KEY,
+        keys  BIGINT NOT NULL,
+        bytes BIGINT NOT NULL
+    );",
+];
+
+/// Brings the schema up to date; refuses a database migrated by a newer wasmbot.
+pub async fn migrate(client: &mut Client) -> anyhow::Result<()> {
+    let tx = client.transaction().await?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await
+        .context("taking the migration lock")?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS wasmbot_schema (version INTEGER NOT NULL);
+         INSERT INTO wasmbot_schema (version)
+             SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM wasmbot_schema);",
+    )
+    .await
+    .context("creating the schema version table")?;
+    let applied: i32 = tx
+        .query_one("SELECT version FROM wasmbot_schema", &[])
+        .await?
+        .get(0);
+    let applied = applied as usize;
+    if applied > MIGRATIONS.len() {
+        bail!(
+            "the database has schema version {applied}, newer than this wasmbot knows ({}); \
+             use a newer wasmbot",
+            MIGRATIONS.len()
+        );
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
+        tx.batch_execute(sql)
+            .await
+            .with_context(|| format!("applying migration {}", index + 1))?;
+    }
+    tx.execute(
+        "UPDATE wasmbot_schema SET version = $1",
+        &[&(MIGRATIONS.len() as i32)],
+    )
+    .await?;
+    tx.commit().await.context("committing the migrations")?;
+    Ok(())
+}

@@ -1,0 +1,203 @@
+//! Three `wasmbot serve` replicas on one PostgreSQL database behind a round-robin "load
+//! balancer" (the test's clients): one replica is SIGKILLed in the middle of the load, and
+//! PostgreSQL is stopped and started again in the middle of it. Every acknowledged event
+//! reaches the test mluvii, in order per session; duplicates are counted, not forbidden
+//! (delivery is at least once).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use wasmbot_tests::plugins;
+use wasmbot_tests::postgres::PgServer;
+use wasmbot_tests::serve_process::{ServeProcess, simulator, write_config};
+
+const REPLICAS: usize = 3;
+const CLIENTS: usize = 12;
+const SESSIONS_PER_CLIENT: i64 = 6;
+const MESSAGES_PER_CLIENT: usize = 150;
+const LEASE_MS: u64 = 2000;
+
+/// Per session, the texts acknowledged with a 200, in sending order.
+type Acked = Arc<Mutex<HashMap<i64, Vec<String>>>>;
+
+struct Load {
+    acked: Acked,
+    total: AtomicUsize,
+    refused: AtomicUsize,
+    dead: Vec<AtomicBool>,
+}
+
+/// Sends `text` for `session` to the replicas in turn, starting at `turn`, until one answers
+/// 200 (a dead replica is skipped, a 503 is retried after a pause, as mluvii would).
+async fn send(
+    http: &reqwest::Client,
+    urls: &[String],
+    load: &Load,
+    turn: usize,
+    session: i64,
+    text: &str,
+) {
+    let body = json!({"activity": "Text", "sessionId": session, "text": text});
+    let deadline = Instant::now() + Duration::from_secs(90);
+    for attempt in 0.. {
+        assert!(Instant::now() < deadline, "{text} was never acknowledged");
+        let replica = (turn + attempt) % urls.len();
+        if load.dead[replica].load(Ordering::SeqCst) {
+            continue;
+        }
+        match http.post(&urls[replica]).json(&body).send().await {
+            Ok(r) if r.status().as_u16() == 200 => return,
+            Ok(r) => {
+                assert_eq!(r.status().as_u16(), 503, "{text}: {}", r.status());
+                assert!(
+                    r.headers().contains_key("retry-after"),
+                    "503 without Retry-After"
+                );
+                load.refused.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+}
+
+async fn wait_for_acks(load: &Load, count: usize) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while load.total.load(Ordering::SeqCst) < count {
+        assert!(Instant::now() < deadline, "the load stalled at {count}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_replicas_survive_a_killed_replica_and_a_database_restart() {
+    let pg = PgServer::start();
+    let url = pg.new_database();
+    let (sim, sim_url) = simulator().await;
+    let dirs: Vec<tempfile::TempDir> = (0..REPLICAS)
+        .map(|_| tempfile::tempdir().unwrap())
+        .collect();
+    let storage = format!(
+        "[storage]\nbackend = \"postgres\"\nurl_env = \"DATABASE_URL\"\nlease_ms = {LEASE_MS}\npoll_interval_ms = 50"
+    );
+    let servers: Vec<ServeProcess> = dirs
+        .iter()
+        .map(|dir| {
+            let config = write_config(
+                dir.path(),
+                &sim_url,
+                &format!("sweep_interval_ms = 500\n{storage}"),
+                &[("acme", plugins::ECHO, 166, "")],
+            );
+            ServeProcess::start_with_env(&config, &[("DATABASE_URL", &url)])
+        })
+        .collect();
+    let urls: Vec<String> = servers.iter().map(|s| s.webhook("acme")).collect();
+    let load = Arc::new(Load {
+        acked: Arc::default(),
+        total: AtomicUsize::new(0),
+        refused: AtomicUsize::new(0),
+        dead: (0..REPLICAS).map(|_| AtomicBool::new(false)).collect(),
+    });
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let mut clients = Vec::new();
+    for c in 0..CLIENTS {
+        let (http, urls, load) = (http.clone(), urls.clone(), load.clone());
+        clients.push(tokio::spawn(async move {
+            for i in 0..MESSAGES_PER_CLIENT {
+                let session = 10_000 + c as i64 * 100 + (i as i64 % SESSIONS_PER_CLIENT);
+                let text = format!("c{c}-m{i}");
+                send(&http, &urls, &load, c + i, session, &text).await;
+                load.acked
+                    .lock()
+                    .unwrap()
+                    .entry(session)
+                    .or_default()
+                    .push(text);
+                load.total.fetch_add(1, Ordering::SeqCst);
+            }
+        }));
+    }
+    let total = CLIENTS * MESSAGES_PER_CLIENT;
+
+    wait_for_acks(&load, total / 4).await;
+    load.dead[1].store(true, Ordering::SeqCst);
+    servers[1].signal("KILL");
+    let killed_at = load.total.load(Ordering::SeqCst);
+
+    wait_for_acks(&load, total / 2).await;
+    pg.stop();
+    // Requests committed just before the stop may still be answered 200 right after it.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let stopped_at = load.total.load(Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let acked_while_down = load.total.load(Ordering::SeqCst) - stopped_at;
+    pg.start_again();
+
+    for client in clients {
+        client.await.unwrap();
+    }
+    let acked = load.acked.lock().unwrap().clone();
+    assert_eq!(acked.values().map(Vec::len).sum::<usize>(), total);
+
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let (mut duplicates, mut missing);
+    loop {
+        (duplicates, missing) = (0, 0);
+        for (session, texts) in &acked {
+            let mut unique: Vec<String> = Vec::new();
+            for body in sim.session_bodies(*session) {
+                let text = body["text"].as_str().unwrap_or_default();
+                let text = text.trim_start_matches("You said: ").to_owned();
+                if unique.contains(&text) {
+                    duplicates += 1;
+                } else {
+                    unique.push(text);
+                }
+            }
+            if unique.len() < texts.len() {
+                missing += texts.len() - unique.len();
+            }
+            assert_eq!(
+                &unique[..],
+                &texts[..unique.len().min(texts.len())],
+                "session {session}: out of order, or a stranger"
+            );
+            assert!(
+                unique.len() <= texts.len(),
+                "session {session}: texts never sent"
+            );
+        }
+        if missing == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{missing} acknowledged events never delivered"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    println!(
+        "replicas: {total} acknowledged ({killed_at} before the kill, {acked_while_down} while \
+         PostgreSQL was down), {} answered 503, all delivered in order, {duplicates} duplicates",
+        load.refused.load(Ordering::SeqCst)
+    );
+    assert_eq!(acked_while_down, 0, "a 200 while the database was down");
+    assert!(
+        load.refused.load(Ordering::SeqCst) > 0,
+        "the outage was never seen"
+    );
+    for (i, server) in servers.into_iter().enumerate() {
+        if i != 1 {
+            server.signal("TERM");
+            let (status, _, _) = server.wait(Duration::from_secs(15)).await;
+            assert!(status.success());
+        }
+    }
+}
