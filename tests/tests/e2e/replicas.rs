@@ -201,3 +201,61 @@ async fn three_replicas_survive_a_killed_replica_and_a_database_restart() {
         }
     }
 }
+
+/// A replica killed while its bot is in the middle of an event: another replica takes the
+/// session over once the lease has run out and runs the event again; the guest gets its reply
+/// once. Prints how long the session waited beyond the bot's own time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_replicas_session_is_taken_over_after_the_lease() {
+    const BOT_MS: u64 = 1000;
+    let pg = PgServer::shared();
+    let url = pg.new_database();
+    let (sim, sim_url) = simulator().await;
+    let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let servers: Vec<ServeProcess> = dirs
+        .iter()
+        .map(|dir| {
+            let extra = format!(
+                "[storage]\nbackend = \"postgres\"\nurl_env = \"DATABASE_URL\"\nlease_ms = {LEASE_MS}\npoll_interval_ms = 50"
+            );
+            let config = write_config(
+                dir.path(),
+                &sim_url,
+                &extra,
+                &[("acme", plugins::MISBEHAVING, 166, "")],
+            );
+            ServeProcess::start_with_env(&config, &[("DATABASE_URL", &url)])
+        })
+        .collect();
+    let body = json!({"activity": "Text", "sessionId": 77, "text": format!("slow {BOT_MS} once")});
+    let response = reqwest::Client::new()
+        .post(servers[0].webhook("acme"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    // The first replica has claimed the session and its bot is sleeping: kill it.
+    tokio::time::sleep(Duration::from_millis(BOT_MS / 3)).await;
+    servers[0].signal("KILL");
+    let killed = Instant::now();
+    let deadline = killed + Duration::from_millis(LEASE_MS + BOT_MS + 5000);
+    while sim.session_bodies(77).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the session was never taken over"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let waited = killed.elapsed();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let bodies = sim.session_bodies(77);
+    assert_eq!(bodies.len(), 1, "{bodies:?}");
+    assert_eq!(bodies[0]["text"], "slow: once");
+    println!(
+        "takeover: the reply came {:.2} s after the kill (lease {LEASE_MS} ms, bot {BOT_MS} ms): \
+         {:.2} s of waiting for the lease and the poll",
+        waited.as_secs_f64(),
+        waited.as_secs_f64() - BOT_MS as f64 / 1000.0
+    );
+}
