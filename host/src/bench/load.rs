@@ -33,11 +33,12 @@ pub struct LoadShape {
     pub rate: f64,
 }
 
-/// Posts the load to `urls` (one webhook URL per tenant; session `s` goes to tenant
-/// `s % urls.len()`).
+/// Posts the load to `urls` (per tenant, its webhook URL on each replica; session `s` goes to
+/// tenant `s % urls.len()`, and event `i` to replica `i % replicas`, as a round-robin load
+/// balancer would send them).
 pub async fn drive(
     http: reqwest::Client,
-    urls: Vec<String>,
+    urls: Vec<Vec<String>>,
     shape: &LoadShape,
     sink: &Arc<Sink>,
 ) -> LoadResult {
@@ -68,7 +69,8 @@ pub async fn drive(
                     }
                 }
                 let session = i % shape.sessions.max(1);
-                let url = &urls[session % urls.len()];
+                let replicas = &urls[session % urls.len()];
+                let url = &replicas[i % replicas.len()];
                 let sent = sink.now_us();
                 let body = format!(
                     r#"{{"activity":"Text","sessionId":{session},"text":"t{sent}","language":"en","source":"Default"}}"#

@@ -6,6 +6,7 @@
 
 mod load;
 mod noisy;
+mod postgres;
 pub mod process;
 mod scale;
 mod sink;
@@ -33,6 +34,25 @@ pub enum Variant {
     Native,
 }
 
+/// Where the event path lives in a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// The embedded default: SQLite under the data directory, one process.
+    Sqlite,
+    /// PostgreSQL, with this many replicas (in this process, each with its own storage pool,
+    /// runtime and dispatcher) sharing it; the load goes round robin over them.
+    Postgres(usize),
+}
+
+/// The PostgreSQL runs of a bench (`--postgres-url-env`).
+#[derive(Debug, Clone)]
+pub struct PostgresBench {
+    /// The database URL (its tables are emptied before each run).
+    pub url: crate::config::Secret,
+    /// Replica counts to run, each beside the SQLite default in every round.
+    pub replicas: Vec<usize>,
+}
+
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct BenchOptions {
@@ -51,6 +71,8 @@ pub struct BenchOptions {
     /// With a noisy neighbour (`--noisy`): the misbehaving bot, for a second tenant that runs
     /// hostile events during every other run of each round.
     pub noisy_plugin: Option<PathBuf>,
+    /// Also run on PostgreSQL, with replicas.
+    pub postgres: Option<PostgresBench>,
 }
 
 /// The figures of one run.
@@ -58,6 +80,10 @@ pub struct BenchOptions {
 pub struct Figures {
     /// Which bot.
     pub variant: Variant,
+    /// Which storage.
+    pub backend: Backend,
+    /// CPU time of the PostgreSQL server's processes per delivered event, µs (PostgreSQL runs).
+    pub db_cpu_us_per_event: Option<f64>,
     /// What the noisy neighbour did meanwhile, when there was one.
     pub noisy: Option<noisy::NoisyLoad>,
     /// Webhooks answered 200, per second of load.
@@ -86,10 +112,12 @@ fn percentile_ms(sorted: &[u64], p: f64) -> f64 {
     sorted[index] as f64 / 1000.0
 }
 
-/// Runs one round of one variant, with the noisy neighbour's plugin when `noisy` is given.
+/// Runs one round of one variant on `backend`, with the noisy neighbour's plugin when `noisy`
+/// is given.
 pub async fn run_once(
     options: &BenchOptions,
     variant: Variant,
+    backend: Backend,
     noisy: Option<&std::path::Path>,
 ) -> anyhow::Result<Figures> {
     let dir = tempfile::tempdir().context("creating a temporary data directory")?;
@@ -143,22 +171,54 @@ pub async fn run_once(
         tenant.mluvii.base_url = served.url.clone();
         config.tenants.push(tenant);
     }
-    let state = build_state(&config, None, None).await?;
-    if variant == Variant::Native {
-        let native = Arc::new(Plugin::native(Arc::new(NativeEcho)));
-        for tenant in state.tenants.all().values() {
-            tenant.plugin.store(Some(native.clone()));
-        }
+    let replicas = match backend {
+        Backend::Sqlite => 1,
+        Backend::Postgres(replicas) => replicas.max(1),
+    };
+    if let Backend::Postgres(_) = backend {
+        let pg = options
+            .postgres
+            .as_ref()
+            .context("a PostgreSQL run needs --postgres-url-env")?;
+        postgres::reset(pg.url.expose()).await?;
+        let url_file = dir.path().join("database-url");
+        std::fs::write(&url_file, pg.url.expose())?;
+        config.storage = crate::storage::StorageSection {
+            backend: crate::storage::Backend::Postgres,
+            url_file: Some(url_file),
+            ..Default::default()
+        };
     }
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let host = format!("http://{}", listener.local_addr()?);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let dispatcher = state.dispatcher.clone();
-    let server = tokio::spawn(run(listener, state, async {
-        let _ = stopped.await;
-    }));
+    let mut hosts = Vec::new();
+    let mut servers = Vec::new();
+    let mut dispatchers = Vec::new();
+    for replica in 0..replicas {
+        let mut config = config.clone();
+        config.server.data_dir = dir.path().join(format!("data{replica}"));
+        let state = build_state(&config, None, None).await?;
+        if variant == Variant::Native {
+            let native = Arc::new(Plugin::native(Arc::new(NativeEcho)));
+            for tenant in state.tenants.all().values() {
+                tenant.plugin.store(Some(native.clone()));
+            }
+        }
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        hosts.push(format!("http://{}", listener.local_addr()?));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        dispatchers.push(state.dispatcher.clone());
+        let server = tokio::spawn(run(listener, state, async {
+            let _ = stopped.await;
+        }));
+        servers.push((stop, server));
+    }
+    let host = hosts[0].clone();
     let urls = (0..options.tenants.max(1))
-        .map(|i| format!("{host}/webhook/t{i}?access_token=bench-token"))
+        .map(|i| {
+            hosts
+                .iter()
+                .map(|host| format!("{host}/webhook/t{i}?access_token=bench-token"))
+                .collect()
+        })
         .collect();
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(options.load.concurrency.max(1))
@@ -170,9 +230,11 @@ pub async fn run_once(
     });
 
     let cpu_before = process::cpu_time();
+    let db_cpu_before = process::cpu_time_of("postgres");
     let load_start_us = sink.now_us();
     let load = load::drive(http, urls, &options.load, &sink).await;
-    let backlog_at_end = dispatcher.backlog();
+    // With shared storage each replica counts the whole backlog.
+    let backlog_at_end = dispatchers.iter().map(|d| d.backlog()).max().unwrap_or(0);
     let deadline = Instant::now() + Duration::from_secs(300);
     while sink.delivered() < load.acked {
         anyhow::ensure!(
@@ -184,6 +246,7 @@ pub async fn run_once(
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     let cpu = process::cpu_time() - cpu_before;
+    let db_cpu = process::cpu_time_of("postgres").saturating_sub(db_cpu_before);
     let _ = stop_noisy.send(true);
     let noisy = match noisy_load {
         Some(task) => Some(task.await?),
@@ -191,11 +254,16 @@ pub async fn run_once(
     };
     let delivery_secs = (sink.last_us() - load_start_us) as f64 / 1e6;
     let e2e = sink.latencies_us();
-    let _ = stop.send(());
-    server.await??;
+    for (stop, server) in servers {
+        let _ = stop.send(());
+        server.await??;
+    }
     drop((served_sink, noisy_sink));
+    let per_event = |time: Duration| time.as_secs_f64() * 1e6 / sink.delivered().max(1) as f64;
     Ok(Figures {
         variant,
+        backend,
+        db_cpu_us_per_event: matches!(backend, Backend::Postgres(_)).then(|| per_event(db_cpu)),
         noisy,
         acked_per_sec: load.acked as f64 / load.duration.as_secs_f64(),
         refused: load.refused,
@@ -207,18 +275,21 @@ pub async fn run_once(
         e2e_ms: [percentile_ms(&e2e, 0.5), percentile_ms(&e2e, 0.99)],
         delivered_per_sec: sink.delivered() as f64 / delivery_secs,
         backlog_at_end,
-        cpu_us_per_event: cpu.as_secs_f64() * 1e6 / sink.delivered().max(1) as f64,
+        cpu_us_per_event: per_event(cpu),
         peak_rss_mib: process::peak_rss_bytes() as f64 / (1 << 20) as f64,
     })
 }
 
 /// The table header of [`row`].
-pub const HEADER: &str = "| bot | delivered/s | acked/s | ack p50 | ack p99 | ack p99.9 | e2e p50 | e2e p99 | backlog at end | CPU/event | peak RSS |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|";
+pub const HEADER: &str = "| bot | delivered/s | acked/s | ack p50 | ack p99 | ack p99.9 | e2e p50 | e2e p99 | backlog at end | CPU/event | DB CPU/event | peak RSS |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|";
 
 /// One Markdown table row.
 pub fn row(label: &str, f: &Figures) -> String {
+    let db_cpu = f
+        .db_cpu_us_per_event
+        .map_or("–".to_owned(), |us| format!("{us:.0} µs"));
     format!(
-        "| {label} | {:.0} | {:.0} | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {} | {:.0} µs | {:.0} MiB |",
+        "| {label} | {:.0} | {:.0} | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {} | {:.0} µs | {db_cpu} | {:.0} MiB |",
         f.delivered_per_sec,
         f.acked_per_sec,
         f.ack_ms[0],
@@ -242,6 +313,10 @@ pub fn medians(rounds: &[Figures]) -> Figures {
     let m = |f: fn(&Figures) -> f64| median(rounds.iter().map(f).collect());
     Figures {
         variant: rounds[0].variant,
+        backend: rounds[0].backend,
+        db_cpu_us_per_event: rounds[0]
+            .db_cpu_us_per_event
+            .map(|_| m(|f| f.db_cpu_us_per_event.unwrap_or(0.0))),
         noisy: rounds[0].noisy,
         acked_per_sec: m(|f| f.acked_per_sec),
         refused: m(|f| f.refused as f64) as u64,
@@ -278,21 +353,34 @@ pub async fn run_bench(options: &BenchOptions) -> anyhow::Result<Vec<Figures>> {
         Some(plugin) => vec![None, Some(plugin.as_path())],
         None => vec![None],
     };
-    let runs: Vec<(Variant, Option<&std::path::Path>)> = options
+    let mut runs: Vec<(Variant, Backend, Option<&std::path::Path>)> = options
         .variants
         .iter()
-        .flat_map(|v| noisy_choices.iter().map(move |n| (*v, *n)))
+        .flat_map(|v| noisy_choices.iter().map(move |n| (*v, Backend::Sqlite, *n)))
         .collect();
-    let label = |variant: Variant, noisy: bool| match (options.noisy_plugin.is_some(), noisy) {
-        (false, _) => format!("{variant:?}"),
-        (true, false) => format!("{variant:?} alone"),
-        (true, true) => format!("{variant:?} + noisy tenant"),
+    for replicas in options.postgres.iter().flat_map(|pg| &pg.replicas) {
+        for variant in &options.variants {
+            runs.push((*variant, Backend::Postgres(*replicas), None));
+        }
+    }
+    let label = |variant: Variant, backend: Backend, noisy: bool| {
+        let name = match backend {
+            Backend::Sqlite if options.postgres.is_some() => format!("{variant:?}, SQLite"),
+            Backend::Sqlite => format!("{variant:?}"),
+            Backend::Postgres(1) => format!("{variant:?}, PostgreSQL, 1 replica"),
+            Backend::Postgres(n) => format!("{variant:?}, PostgreSQL, {n} replicas"),
+        };
+        match (options.noisy_plugin.is_some(), noisy) {
+            (false, _) => name,
+            (true, false) => format!("{name} alone"),
+            (true, true) => format!("{name} + noisy tenant"),
+        }
     };
     let mut all: Vec<Vec<Figures>> = runs.iter().map(|_| Vec::new()).collect();
     for round in 1..=options.rounds.max(1) {
-        for (i, (variant, noisy)) in runs.iter().enumerate() {
-            let figures = run_once(options, *variant, *noisy).await?;
-            let name = label(*variant, noisy.is_some());
+        for (i, (variant, backend, noisy)) in runs.iter().enumerate() {
+            let figures = run_once(options, *variant, *backend, *noisy).await?;
+            let name = label(*variant, *backend, noisy.is_some());
             println!("{}", row(&format!("{name} (round {round})"), &figures));
             if let Some(load) = figures.noisy {
                 println!(
@@ -306,8 +394,22 @@ pub async fn run_bench(options: &BenchOptions) -> anyhow::Result<Vec<Figures>> {
     let medians: Vec<Figures> = all.iter().map(|rounds| medians(rounds)).collect();
     println!("\nmedians:\n{HEADER}");
     for figures in &medians {
-        let name = label(figures.variant, figures.noisy.is_some());
+        let name = label(figures.variant, figures.backend, figures.noisy.is_some());
         println!("{}", row(&name, figures));
+    }
+    for figures in &medians {
+        if let Backend::Postgres(replicas) = figures.backend {
+            let sqlite = medians.iter().find(|f| {
+                f.variant == figures.variant && f.backend == Backend::Sqlite && f.noisy.is_none()
+            });
+            if let Some(sqlite) = sqlite {
+                println!(
+                    "{:?}: PostgreSQL with {replicas} replica(s) / SQLite delivered per second: {:.2}",
+                    figures.variant,
+                    figures.delivered_per_sec / sqlite.delivered_per_sec
+                );
+            }
+        }
     }
     for variant in &options.variants {
         let of = |noisy: bool| {
@@ -326,7 +428,7 @@ pub async fn run_bench(options: &BenchOptions) -> anyhow::Result<Vec<Figures>> {
     let rate = |v| {
         medians
             .iter()
-            .find(|f| f.variant == v && f.noisy.is_none())
+            .find(|f| f.variant == v && f.backend == Backend::Sqlite && f.noisy.is_none())
             .map(|f| f.delivered_per_sec)
     };
     if let (Some(wasm), Some(native)) = (rate(Variant::Wasm), rate(Variant::Native)) {

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context as _, bail};
 
-use crate::bench::{BenchOptions, LoadShape, Variant, run_bench, run_scale};
+use crate::bench::{BenchOptions, LoadShape, PostgresBench, Variant, run_bench, run_scale};
 use crate::storage::Durability;
 
 /// Arguments of `wasmbot bench`.
@@ -45,6 +45,14 @@ pub struct BenchArgs {
     /// misbehaving fixture) with endless loops, hour-long sleeps and log floods.
     #[arg(long, num_args = 0..=1, default_missing_value = "plugins/target/wasm32-wasip2/release/misbehaving.wasm")]
     pub noisy: Option<PathBuf>,
+    /// Also run on PostgreSQL: the environment variable holding the database URL (its
+    /// tables are emptied before each run; use a database of its own).
+    #[arg(long)]
+    pub postgres_url_env: Option<String>,
+    /// With `--postgres-url-env`: the replica counts to run (in this process, the load round
+    /// robin over them), each beside the SQLite default in every round.
+    #[arg(long, value_delimiter = ',', default_value = "1")]
+    pub replicas: Vec<usize>,
     /// With `--scale`: how many untouched tenants get a first event.
     #[arg(long, default_value_t = 20)]
     pub probes: usize,
@@ -81,6 +89,13 @@ pub fn bench(args: &BenchArgs) -> anyhow::Result<()> {
         variants,
         rounds: args.rounds,
         noisy_plugin: args.noisy.clone(),
+        postgres: match &args.postgres_url_env {
+            Some(var) => Some(PostgresBench {
+                url: crate::config::resolve_secret("--postgres-url-env", Some(var), None)?,
+                replicas: args.replicas.clone(),
+            }),
+            None => None,
+        },
         durability: if args.no_fsync {
             Durability::None
         } else {

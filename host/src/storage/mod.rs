@@ -15,7 +15,7 @@ mod sqlite;
 
 use async_trait::async_trait;
 
-pub use config::{StorageConfig, StorageSection, memory, open};
+pub use config::{Backend, StorageConfig, StorageSection, memory, open};
 pub use postgres::PostgresOptions;
 pub use sqlite::{Durability, EVENTS_FILE, LOCK_FILE};
 

@@ -1,7 +1,7 @@
 //! `wasmbot bench` itself: a small run of both variants delivers everything it acknowledged
 //! and reports sane figures.
 
-use wasmbot::bench::{BenchOptions, LoadShape, Variant, run_once};
+use wasmbot::bench::{Backend, BenchOptions, LoadShape, PostgresBench, Variant, run_once};
 use wasmbot::storage::Durability;
 use wasmbot_tests::plugins;
 
@@ -20,9 +20,12 @@ async fn a_small_bench_run_of_both_bots_delivers_what_it_acknowledged() {
         rounds: 1,
         durability: Durability::None,
         noisy_plugin: None,
+        postgres: None,
     };
     for variant in [Variant::Native, Variant::Wasm] {
-        let figures = run_once(&options, variant, None).await.unwrap();
+        let figures = run_once(&options, variant, Backend::Sqlite, None)
+            .await
+            .unwrap();
         assert_eq!(figures.variant, variant);
         assert_eq!(figures.refused, 0);
         assert!(figures.delivered_per_sec > 0.0, "{figures:?}");
@@ -48,12 +51,54 @@ async fn a_bench_run_with_the_noisy_neighbour_delivers_the_healthy_tenants_event
         rounds: 1,
         durability: Durability::None,
         noisy_plugin: Some(plugins::MISBEHAVING.into()),
+        postgres: None,
     };
-    let figures = run_once(&options, Variant::Wasm, Some(plugins::MISBEHAVING.as_ref()))
-        .await
-        .unwrap();
+    let figures = run_once(
+        &options,
+        Variant::Wasm,
+        Backend::Sqlite,
+        Some(plugins::MISBEHAVING.as_ref()),
+    )
+    .await
+    .unwrap();
     assert_eq!(figures.refused, 0);
     let noisy = figures.noisy.expect("the noisy tenant ran");
     assert!(noisy.acked > 10, "{noisy:?}");
     assert!(figures.e2e_ms[0] > 0.0 && figures.e2e_ms[0] <= figures.e2e_ms[1]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bench_run_on_postgres_with_two_replicas_delivers_what_it_acknowledged() {
+    let url = wasmbot_tests::postgres::PgServer::shared().new_database();
+    let options = BenchOptions {
+        plugin: plugins::ECHO.into(),
+        tenants: 1,
+        load: LoadShape {
+            events: 300,
+            sessions: 30,
+            concurrency: 8,
+            rate: 0.0,
+        },
+        variants: vec![Variant::Wasm],
+        rounds: 1,
+        durability: Durability::None,
+        noisy_plugin: None,
+        postgres: Some(PostgresBench {
+            url: wasmbot::config::Secret::new(url),
+            replicas: vec![2],
+        }),
+    };
+    // Twice: the second run starts on emptied tables.
+    for _ in 0..2 {
+        let figures = run_once(&options, Variant::Wasm, Backend::Postgres(2), None)
+            .await
+            .unwrap();
+        assert_eq!(figures.backend, Backend::Postgres(2));
+        assert_eq!(figures.refused, 0);
+        assert!(figures.delivered_per_sec > 0.0, "{figures:?}");
+        assert!(
+            figures.db_cpu_us_per_event.is_some_and(|us| us > 0.0),
+            "{figures:?}"
+        );
+    }
 }
