@@ -59,6 +59,8 @@ struct Slot<T> {
     /// Items with keys up to this were read from the database already: a late push of one
     /// of them is a duplicate.
     floor: i64,
+    /// A consumer was told to wait for a producer in flight.
+    turned_away: bool,
 }
 
 impl<T> Slot<T> {
@@ -68,6 +70,7 @@ impl<T> Slot<T> {
             mode,
             inflight: 0,
             floor: i64::MIN,
+            turned_away: false,
         }
     }
 
@@ -159,12 +162,14 @@ impl<T: Pending> Inbox<T> {
             .inflight += 1;
     }
 
-    /// The producer's items for `session` have been stored (in key order).
-    pub fn push(&self, session: i64, items: Vec<T>) {
+    /// The producer's items for `session` have been stored (in key order). Returns whether
+    /// the caller must schedule the session: a consumer was turned away while producers were
+    /// in flight, and work is waiting now (even if this producer stored none).
+    pub fn push(&self, session: i64, items: Vec<T>) -> bool {
         let mut slots = self.slots();
         let Some(slot) = slots.get_mut(&session) else {
             debug_assert!(false, "push without begin");
-            return;
+            return false;
         };
         slot.inflight = slot.inflight.saturating_sub(1);
         if slot.mode != Mode::Unknown {
@@ -186,14 +191,22 @@ impl<T: Pending> Inbox<T> {
                 }
             }
         }
+        let wake = slot.turned_away
+            && slot.inflight == 0
+            && (!slot.items.is_empty() || slot.mode == Mode::Unknown);
+        if slot.inflight == 0 {
+            slot.turned_away = false;
+        }
         if slot.idle() {
             slots.remove(&session);
         }
+        wake
     }
 
-    /// The producer failed to store its item for `session`.
-    pub fn abandon(&self, session: i64) {
-        self.push(session, Vec::new());
+    /// The producer failed to store its item for `session`; returns whether the caller must
+    /// schedule the session (as for [`Inbox::push`]).
+    pub fn abandon(&self, session: i64) -> bool {
+        self.push(session, Vec::new())
     }
 
     /// The database may hold items of `session` this copy lacks.
@@ -217,7 +230,10 @@ impl<T: Pending> Inbox<T> {
             };
         };
         match slot.mode {
-            Mode::Synced if slot.inflight > 0 => Take::Wait,
+            Mode::Synced if slot.inflight > 0 => {
+                slot.turned_away = true;
+                Take::Wait
+            }
             Mode::Synced => {
                 let n = limit.min(slot.items.len());
                 let items: Vec<T> = slot.items.drain(..n).collect();

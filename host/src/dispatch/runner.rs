@@ -176,14 +176,15 @@ impl Dispatcher {
                 } else {
                     tracing::error!(tenant = %tenant.id(), session, error = %format!("{e:#}"), "storing the events' outcomes failed; they will run again");
                 }
-                if self.memory_path {
-                    tenant.outgoing.abandon(session);
+                if self.memory_path && tenant.outgoing.abandon(session) {
+                    // Activities of an earlier event wait behind this failed commit.
+                    self.schedule(Stage::Deliver, tenant, session);
                 }
                 tenant.events.invalidate(session);
                 return false;
             }
         };
-        let deliver = !ids.is_empty();
+        let mut deliver = !ids.is_empty();
         let entries = ids
             .into_iter()
             .zip(rows)
@@ -200,7 +201,9 @@ impl Dispatcher {
             })
             .collect();
         if self.memory_path {
-            tenant.outgoing.push(session, entries);
+            // Also when this run stored nothing: the sender may have been turned away while it
+            // was committed, with an earlier event's activities waiting.
+            deliver |= tenant.outgoing.push(session, entries);
         } else {
             drop(entries);
             // Read from storage by whoever holds the session's delivery.

@@ -214,7 +214,8 @@ pub trait Storage: Send + Sync {
         claim: &Claim,
         completions: Vec<Completion>,
     ) -> anyhow::Result<Vec<i64>>;
-    /// Sessions with unsent activities (including those blocked by a dead letter).
+    /// Sessions with activities to send, the oldest first; a session blocked by a dead letter
+    /// is not listed (it waits until the letter is retried or dropped).
     async fn sessions_with_activities(&self) -> anyhow::Result<Vec<SessionRef>>;
     /// Up to `limit` unsent activities of a session (dead letters included), in order.
     async fn pending_activities(

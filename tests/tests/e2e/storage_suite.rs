@@ -141,10 +141,22 @@ async fn failures_keep_the_first_time_and_dead_letters_can_be_retried_or_dropped
             dead_letters: 1
         }]
     );
-    // A session blocked by a dead letter is not work to claim.
+    // A session blocked by a dead letter is not work: not listed, nor claimed, nor reported
+    // when its claim is given back.
+    assert!(db.sessions_with_activities().await.unwrap().is_empty());
+    let tenants = vec!["a".to_owned()];
+    let waiting = db
+        .claim_waiting(Stage::Deliver, &tenants, 10)
+        .await
+        .unwrap();
+    assert!(waiting.is_empty(), "{waiting:?}");
     let deliver = claim(&*db, Stage::Deliver, "a", 7).await;
     assert!(!db.release(&deliver).await.unwrap());
     assert_eq!(db.retry_dead(None).await.unwrap(), 1);
+    assert_eq!(
+        db.sessions_with_activities().await.unwrap(),
+        vec![("a".to_owned(), 7)]
+    );
     let retried = &db.pending_activities("a", 7, 1).await.unwrap()[0];
     assert!(!retried.dead);
     assert_eq!((retried.attempts, retried.first_failure_ms), (0, None));

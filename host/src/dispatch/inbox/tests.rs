@@ -108,3 +108,28 @@ fn an_abandoned_store_lets_the_session_go_on() {
     inbox.abandon(4);
     assert_eq!(keys(inbox.take(4, 16)), (vec![1], false));
 }
+
+#[test]
+fn a_consumer_turned_away_is_called_back_when_the_last_producer_finishes_even_with_nothing() {
+    let inbox = inbox(10, 1 << 20);
+    // Event 1's reply is stored while event 2's outcome (no reply) is being committed.
+    inbox.begin(5);
+    inbox.begin(5);
+    assert!(!inbox.push(5, vec![Item(1)]), "no one was turned away yet");
+    assert!(matches!(inbox.take(5, 10), Take::Wait));
+    // The second producer stores nothing, yet the waiting reply must be scheduled now.
+    assert!(
+        inbox.push(5, vec![]),
+        "the reply waits: schedule the session"
+    );
+    assert_eq!(keys(inbox.take(5, 10)), (vec![1], false));
+    // Turned away, then the last producer fails: the session is scheduled too.
+    inbox.begin(6);
+    inbox.begin(6);
+    assert!(!inbox.push(6, vec![Item(2)]));
+    assert!(matches!(inbox.take(6, 10), Take::Wait));
+    assert!(inbox.abandon(6));
+    // Nobody turned away: nothing to say.
+    inbox.begin(7);
+    assert!(!inbox.push(7, vec![Item(3)]));
+}

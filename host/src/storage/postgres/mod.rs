@@ -224,7 +224,8 @@ impl Storage for PostgresStorage {
         let rows = client
             .query(
                 "SELECT tenant, session_id FROM outbox WHERE status <> 1
-                 GROUP BY tenant, session_id ORDER BY MIN(id)",
+                 GROUP BY tenant, session_id HAVING COUNT(*) FILTER (WHERE status = 2) = 0
+                 ORDER BY MIN(id)",
                 &[],
             )
             .await?;

@@ -295,7 +295,7 @@ impl Storage for SqliteStorage {
                 sessions(
                     conn,
                     "SELECT tenant, session_id FROM outbox WHERE status <> 1
-                     GROUP BY tenant, session_id ORDER BY MIN(id)",
+                     GROUP BY tenant, session_id HAVING SUM(status = 2) = 0 ORDER BY MIN(id)",
                 )
             })
             .await

@@ -114,6 +114,60 @@ fn in_savepoint<R>(
     }
 }
 
+type Answer = Box<dyn FnOnce(Result<(), String>) + Send>;
+
+fn begin(conn: &Connection) -> rusqlite::Result<()> {
+    conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
+    Ok(())
+}
+
+/// Runs a batch in one transaction (more than one when an error rolled one back) and answers
+/// each job with the fate of the transaction it ran in.
+fn run_batch(conn: &Connection, batch: &mut Vec<Job>) {
+    let mut answered: Vec<(Vec<Answer>, Result<(), String>)> = Vec::new();
+    let mut current: Vec<Answer> = Vec::new();
+    let mut jobs = batch.drain(..);
+    let mut open = begin(conn).map_err(|e| e.to_string());
+    for job in jobs.by_ref() {
+        if let Err(e) = &open {
+            // Never run outside a transaction: the jobs not run are dropped (their callers
+            // get an error), the ones run already share the failure.
+            tracing::error!(error = %e, "storage transaction failed");
+            break;
+        }
+        current.push(job(conn));
+        if conn.is_autocommit() {
+            // An error rolled the whole transaction back (SQLite does for a full disk, an I/O
+            // error, …): what ran in it is lost; the rest of the batch gets a new one.
+            let lost = "an error rolled the transaction back; nothing of it was stored".to_owned();
+            tracing::error!(error = %lost, "storage transaction failed");
+            answered.push((std::mem::take(&mut current), Err(lost)));
+            open = begin(conn).map_err(|e| e.to_string());
+        }
+    }
+    drop(jobs);
+    let commit = open.and_then(|()| {
+        conn.prepare_cached("COMMIT")
+            .and_then(|mut s| s.execute([]))
+            .map(drop)
+            .map_err(|e| {
+                let _ = conn.execute_batch("ROLLBACK");
+                e.to_string()
+            })
+    });
+    if let Err(e) = &commit
+        && !current.is_empty()
+    {
+        tracing::error!(error = %e, "storage transaction failed");
+    }
+    answered.push((current, commit));
+    for (answers, outcome) in answered {
+        for answer in answers {
+            answer(outcome.clone());
+        }
+    }
+}
+
 fn run(conn: Connection, queue: mpsc::Receiver<Job>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while let Ok(first) = queue.recv() {
@@ -124,35 +178,64 @@ fn run(conn: Connection, queue: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        let answers: Vec<_>;
-        let commit = match conn
-            .prepare_cached("BEGIN IMMEDIATE")
-            .and_then(|mut s| s.execute([]))
-        {
-            Ok(_) => {
-                answers = batch.drain(..).map(|job| job(&conn)).collect();
-                let committed = conn
-                    .prepare_cached("COMMIT")
-                    .and_then(|mut s| s.execute([]));
-                committed.map(drop).map_err(|e| {
-                    let _ = conn.execute_batch("ROLLBACK");
-                    e.to_string()
+        run_batch(&conn, &mut batch);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_transaction_rolled_back_by_an_error_fails_its_jobs_and_the_rest_get_a_new_one() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (n INTEGER)").unwrap();
+        let writer = std::sync::Arc::new(Writer::start(conn).unwrap());
+        // Holds the thread, so the next three jobs arrive as one batch.
+        let blocking = writer.clone();
+        let blocked = tokio::spawn(async move {
+            blocking
+                .call(|_| {
+                    std::thread::sleep(std::time::Duration::from_millis(200));
+                    Ok(())
                 })
-            }
-            Err(e) => {
-                answers = Vec::new();
-                for job in batch.drain(..) {
-                    // Never run outside a transaction: answer with the error instead.
-                    drop(job);
-                }
-                Err(e.to_string())
-            }
+                .await
+        });
+        let insert = |n: i64| {
+            let writer = writer.clone();
+            tokio::spawn(async move {
+                writer
+                    .call(move |conn| conn.execute("INSERT INTO t VALUES (?1)", [n]).map(drop))
+                    .await
+            })
         };
-        if let Err(e) = &commit {
-            tracing::error!(error = %e, "storage transaction failed");
-        }
-        for answer in answers {
-            answer(commit.clone());
-        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let first = insert(1);
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        let writer2 = writer.clone();
+        let rollback = tokio::spawn(async move {
+            // Stands for a statement error after which SQLite rolls the whole transaction back.
+            writer2.call(|conn| conn.execute_batch("ROLLBACK")).await
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        let third = insert(3);
+        blocked.await.unwrap().unwrap();
+        let first = first.await.unwrap();
+        assert!(first.is_err(), "its work was rolled back: {first:?}");
+        assert!(rollback.await.unwrap().is_err());
+        third.await.unwrap().unwrap();
+        let rows: Vec<i64> = writer
+            .call(|conn| {
+                conn.prepare("SELECT n FROM t")?
+                    .query_map([], |row| row.get(0))?
+                    .collect()
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            rows,
+            [3],
+            "the job after the rollback ran in a transaction of its own"
+        );
     }
 }
