@@ -173,32 +173,46 @@ impl Dispatcher {
         }
     }
 
-    /// The queue let go of the session: give its claim back, and schedule the session again
-    /// when storage says work arrived meanwhile (journaled through another replica, or
-    /// wanted by another holder in this process).
-    pub(super) fn let_go(self: &Arc<Self>, stage: Stage, tenant: &Arc<Tenant>, session: i64) {
+    /// Gives the session's claim back (if one is held); returns whether this tenant must go
+    /// on with the session: storage says work arrived meanwhile (journaled through another
+    /// replica, or wanted by another holder). When that holder is the tenant as configured now
+    /// (a reload replaced this one), the session is scheduled there instead.
+    pub(super) async fn give_back(
+        self: &Arc<Self>,
+        stage: Stage,
+        tenant: &Arc<Tenant>,
+        session: i64,
+    ) -> bool {
         let Some(held) = tenant.claims.remove(stage, session) else {
-            return;
+            return false;
         };
-        let dispatcher = self.clone();
-        let tenant_id = tenant.id().to_owned();
-        self.spawn_worker(async move {
-            match dispatcher.storage.release(&held.claim).await {
-                Ok(true) if !dispatcher.stopping() => {
-                    // The tenant as configured now (a reload may have replaced it).
-                    if let Some(tenant) = dispatcher.tenants.get(&tenant_id) {
+        match self.storage.release(&held.claim).await {
+            Ok(true) if !self.stopping() => match self.tenants.get(tenant.id()) {
+                Some(current) if Arc::ptr_eq(&current, tenant) => {
+                    if !self.memory_path {
+                        // Work stored by another replica: read it from storage.
                         match stage {
                             Stage::Run => tenant.events.invalidate(session),
                             Stage::Deliver => tenant.outgoing.invalidate(session),
                         }
-                        dispatcher.schedule(stage, &tenant, session);
                     }
+                    true
                 }
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::warn!(tenant = %tenant_id, session, error = %format!("{e:#}"), "giving a claim back failed; it expires by itself");
+                Some(current) => {
+                    match stage {
+                        Stage::Run => current.events.invalidate(session),
+                        Stage::Deliver => current.outgoing.invalidate(session),
+                    }
+                    self.schedule(stage, &current, session);
+                    false
                 }
+                None => false,
+            },
+            Ok(_) => false,
+            Err(e) => {
+                tracing::warn!(tenant = %tenant.id(), session, error = %format!("{e:#}"), "giving a claim back failed; it expires by itself");
+                false
             }
-        });
+        }
     }
 }

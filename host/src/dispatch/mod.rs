@@ -482,7 +482,7 @@ impl Dispatcher {
     fn schedule(self: &Arc<Self>, stage: Stage, tenant: &Arc<Tenant>, session: i64) {
         if queue(stage, tenant).push(session, &self.busy) {
             let (dispatcher, tenant) = (self.clone(), tenant.clone());
-            self.spawn_worker(async move { dispatcher.worker(stage, tenant).await });
+            self.spawn_worker(dispatcher.worker(stage, tenant));
         }
     }
 
@@ -491,37 +491,51 @@ impl Dispatcher {
     /// committed (the session stays taken until then), so its bot runs never wait for disks.
     /// The worker takes the session's claim first: a session claimed by someone else (another
     /// replica, or this tenant's predecessor after a reload) is left to them.
-    async fn worker(self: Arc<Self>, stage: Stage, tenant: Arc<Tenant>) {
-        let sessions = queue(stage, &tenant);
-        while let Some(session) = sessions.next() {
-            if self.stopping() {
-                self.release(stage, &tenant, session, false);
-                continue;
-            }
-            let Some(held) = self.take_claim(stage, &tenant, session).await else {
-                self.release(stage, &tenant, session, false);
-                continue;
-            };
-            match stage {
-                Stage::Run => self.run_session(&tenant, held).await,
-                Stage::Deliver => {
-                    let more = self.deliver_session(&tenant, &held).await;
-                    self.release(stage, &tenant, session, more);
+    /// (Boxed: a worker's release may start another worker.)
+    fn worker(
+        self: Arc<Self>,
+        stage: Stage,
+        tenant: Arc<Tenant>,
+    ) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> {
+        Box::pin(async move {
+            let sessions = queue(stage, &tenant);
+            while let Some(session) = sessions.next() {
+                if self.stopping() {
+                    self.release(stage, &tenant, session, false).await;
+                    continue;
+                }
+                let Some(held) = self.take_claim(stage, &tenant, session).await else {
+                    self.release(stage, &tenant, session, false).await;
+                    continue;
+                };
+                match stage {
+                    Stage::Run => self.run_session(&tenant, held).await,
+                    Stage::Deliver => {
+                        let more = self.deliver_session(&tenant, &held).await;
+                        self.release(stage, &tenant, session, more).await;
+                    }
                 }
             }
-        }
+        })
     }
 
-    /// The work taken for `session` in `stage` is done; `more` says some was left. When the
-    /// queue lets go of the session, its claim is given back.
-    fn release(self: &Arc<Self>, stage: Stage, tenant: &Arc<Tenant>, session: i64, more: bool) {
-        let released = queue(stage, tenant).release(session, more, &self.busy);
-        if released.start_worker {
-            let (dispatcher, tenant) = (self.clone(), tenant.clone());
-            self.spawn_worker(async move { dispatcher.worker(stage, tenant).await });
+    /// The work taken for `session` in `stage` is done; `more` says some was left. Unless more
+    /// is left, the session's claim is given back first, and then the queue lets go of the
+    /// session: work arriving meanwhile finds the session still queued and is taken under a
+    /// new claim, never refused by this one.
+    async fn release(
+        self: &Arc<Self>,
+        stage: Stage,
+        tenant: &Arc<Tenant>,
+        session: i64,
+        mut more: bool,
+    ) {
+        if !more && self.give_back(stage, tenant, session).await {
+            more = true;
         }
-        if released.let_go {
-            self.let_go(stage, tenant, session);
+        if queue(stage, tenant).release(session, more, &self.busy) {
+            let (dispatcher, tenant) = (self.clone(), tenant.clone());
+            self.spawn_worker(dispatcher.worker(stage, tenant));
         }
     }
 

@@ -24,7 +24,7 @@ impl Dispatcher {
     pub(super) async fn run_session(self: &Arc<Self>, tenant: &Arc<Tenant>, held: Arc<Held>) {
         let session = held.claim.session_id;
         let Some((events, more)) = self.take_events(tenant, session).await else {
-            self.release(Stage::Run, tenant, session, false);
+            self.release(Stage::Run, tenant, session, false).await;
             return;
         };
         let mut completions = Vec::with_capacity(events.len());
@@ -49,7 +49,7 @@ impl Dispatcher {
             tenant.events.invalidate(session);
         }
         if completions.is_empty() {
-            self.release(Stage::Run, tenant, session, false);
+            self.release(Stage::Run, tenant, session, false).await;
             return;
         }
         if self.memory_path {
@@ -58,7 +58,7 @@ impl Dispatcher {
         let (dispatcher, tenant) = (self.clone(), tenant.clone());
         self.spawn_worker(async move {
             let more = dispatcher.finish(&tenant, &held, completions).await && more && !interrupted;
-            dispatcher.release(Stage::Run, &tenant, session, more);
+            dispatcher.release(Stage::Run, &tenant, session, more).await;
         });
     }
 

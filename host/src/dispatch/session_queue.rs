@@ -57,15 +57,6 @@ struct State {
     workers: usize,
 }
 
-/// What [`SessionQueue::release`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Released {
-    /// The caller must start a worker (as for [`SessionQueue::push`]).
-    pub start_worker: bool,
-    /// The session left the queue (nothing more to do for it now).
-    pub let_go: bool,
-}
-
 /// Sessions with work, and the workers serving them.
 pub struct SessionQueue {
     state: Mutex<State>,
@@ -128,28 +119,21 @@ impl SessionQueue {
 
     /// The work taken for `session` is done (possibly after its worker went on to other
     /// sessions); `more` says work was left behind, so the session goes to the back of the
-    /// queue.
-    pub fn release(&self, session: i64, more: bool, busy: &Tracker) -> Released {
+    /// queue. Returns whether the caller must start a worker (as [`SessionQueue::push`]).
+    pub fn release(&self, session: i64, more: bool, busy: &Tracker) -> bool {
         let mut state = self.state();
         let dirty = state.dirty.remove(&session);
         if more || dirty {
             state.ready.push_back(session);
-            let start_worker = state.workers < self.max_workers.load(Ordering::SeqCst);
-            if start_worker {
+            if state.workers < self.max_workers.load(Ordering::SeqCst) {
                 state.workers += 1;
-            }
-            Released {
-                start_worker,
-                let_go: false,
+                return true;
             }
         } else {
             state.scheduled.remove(&session);
             busy.remove();
-            Released {
-                start_worker: false,
-                let_go: true,
-            }
         }
+        false
     }
 }
 
@@ -169,13 +153,13 @@ mod tests {
         assert_eq!(queue.next(), Some(2));
         assert_eq!(queue.next(), Some(3));
         // Session 1 got work while it was handled: it comes back (two workers still run).
-        assert!(!queue.release(1, false, &busy).start_worker);
+        assert!(!queue.release(1, false, &busy));
         assert_eq!(queue.next(), Some(1));
-        assert!(!queue.release(1, false, &busy).start_worker);
-        assert!(!queue.release(2, true, &busy).start_worker);
+        assert!(!queue.release(1, false, &busy));
+        assert!(!queue.release(2, true, &busy));
         assert_eq!(queue.next(), Some(2));
-        assert!(!queue.release(2, false, &busy).start_worker);
-        assert!(!queue.release(3, false, &busy).start_worker);
+        assert!(!queue.release(2, false, &busy));
+        assert!(!queue.release(3, false, &busy));
         assert_eq!(busy.count(), 0);
         assert_eq!(queue.next(), None);
         assert_eq!(queue.next(), None);
@@ -187,7 +171,7 @@ mod tests {
             "the worker left while 4's work was finishing"
         );
         assert!(
-            queue.release(4, true, &busy).start_worker,
+            queue.release(4, true, &busy),
             "more work and no worker: the caller starts one"
         );
         assert_eq!(queue.next(), Some(4));
