@@ -63,6 +63,14 @@ impl Claims {
     }
 }
 
+/// The in-memory copy of `stage`'s work of `session` may lack what storage holds.
+fn invalidate(tenant: &Tenant, stage: Stage, session: i64) {
+    match stage {
+        Stage::Run => tenant.events.invalidate(session),
+        Stage::Deliver => tenant.outgoing.invalidate(session),
+    }
+}
+
 /// Whether `error` says a claim was taken over.
 pub fn is_lease_lost(error: &anyhow::Error) -> bool {
     error.downcast_ref::<LeaseLost>().is_some()
@@ -103,10 +111,7 @@ impl Dispatcher {
             let (stage, session) = (claim.stage, claim.session_id);
             tenant.claims.insert(Held::new(claim));
             // The database holds work this process did not store itself.
-            match stage {
-                Stage::Run => tenant.events.invalidate(session),
-                Stage::Deliver => tenant.outgoing.invalidate(session),
-            }
+            invalidate(&tenant, stage, session);
             self.schedule(stage, &tenant, session);
         }
     }
@@ -191,18 +196,12 @@ impl Dispatcher {
                 Some(current) if Arc::ptr_eq(&current, tenant) => {
                     if !self.memory_path {
                         // Work stored by another replica: read it from storage.
-                        match stage {
-                            Stage::Run => tenant.events.invalidate(session),
-                            Stage::Deliver => tenant.outgoing.invalidate(session),
-                        }
+                        invalidate(tenant, stage, session);
                     }
                     true
                 }
                 Some(current) => {
-                    match stage {
-                        Stage::Run => current.events.invalidate(session),
-                        Stage::Deliver => current.outgoing.invalidate(session),
-                    }
+                    invalidate(&current, stage, session);
                     self.schedule(stage, &current, session);
                     false
                 }
