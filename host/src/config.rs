@@ -103,6 +103,10 @@ pub struct ServerConfig {
     /// How often the database is swept for work nobody was told about, in milliseconds.
     #[serde(default = "default_sweep_interval_ms")]
     pub sweep_interval_ms: u64,
+    /// This replica's name among those sharing a database (the admin API shows which plugin
+    /// version each one serves); by default the host name and the listen port.
+    #[serde(default)]
+    pub replica_id: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -130,11 +134,29 @@ impl Default for ServerConfig {
             retry_max_backoff_ms: default_retry_max_backoff_ms(),
             dead_letter_after_secs: default_dead_letter_after_secs(),
             sweep_interval_ms: default_sweep_interval_ms(),
+            replica_id: None,
         }
     }
 }
 
 impl ServerConfig {
+    /// `replica_id`, or the host name and the listen port (the process id when the port is
+    /// chosen by the system).
+    pub fn replica_name(&self) -> String {
+        if let Some(id) = &self.replica_id {
+            return id.clone();
+        }
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|name| name.trim().to_owned())
+            .ok()
+            .filter(|name| !name.is_empty())
+            .unwrap_or_else(|| "wasmbot".to_owned());
+        match self.listen.port() {
+            0 => format!("{host}:pid{}", std::process::id()),
+            port => format!("{host}:{port}"),
+        }
+    }
+
     /// The connection limit and read timeouts these keys describe.
     pub fn ingress_limits(&self) -> crate::server::listen::IngressLimits {
         crate::server::listen::IngressLimits {

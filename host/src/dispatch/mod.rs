@@ -310,6 +310,11 @@ impl Dispatcher {
         self.sweep().await;
     }
 
+    /// The storage the event path runs on.
+    pub fn storage(&self) -> &Arc<dyn Storage> {
+        &self.storage
+    }
+
     /// Every dead letter, oldest first.
     pub async fn dead_letters(&self) -> anyhow::Result<Vec<crate::storage::OutboxEntry>> {
         self.storage.dead_letters().await

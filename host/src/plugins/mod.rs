@@ -1,8 +1,10 @@
 //! The plugin registry: tenants and their current plugins, loaded through one path at
 //! start-up, on a file change, on an admin upload or rollback, and on a configuration reload;
-//! the compiled-artifact cache; the known-good versions kept for rollback; the file watcher.
+//! the compiled-artifact cache; the known-good versions kept for rollback; the file watcher;
+//! versions published through one replica taken by the others.
 
 pub mod cache;
+mod fleet;
 pub mod loader;
 pub mod profile;
 mod registry;

@@ -53,6 +53,54 @@ pub enum SwapError {
     /// Reading or writing a file failed.
     #[error("{0}")]
     Io(String),
+    /// Shared storage could not store the version for the other replicas.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+/// How a version reached [`Registry::swap_in`]; says where it is written once it loads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Arrival {
+    /// The tenant's plugin file (start-up, the watcher, a reload).
+    File,
+    /// The newest known-good version, when the file does not load at start-up.
+    Kept,
+    /// `PUT /admin/tenants/{id}/plugin`.
+    Upload,
+    /// `POST /admin/tenants/{id}/rollback`.
+    Rollback,
+    /// Published through another replica (an upload or rollback there).
+    Published {
+        /// Whether it was a rollback (the version it replaces is then forgotten here too).
+        rollback: bool,
+    },
+}
+
+impl Arrival {
+    /// The version's `source` in the admin API and the logs.
+    fn source(self) -> &'static str {
+        match self {
+            Arrival::File => "file",
+            Arrival::Kept => "kept version",
+            Arrival::Upload => "upload",
+            Arrival::Rollback => "rollback",
+            Arrival::Published { .. } => "published",
+        }
+    }
+
+    /// Whether the tenant's plugin file is rewritten, so a restart and the watcher agree
+    /// with what serves.
+    fn writes_file(self) -> bool {
+        matches!(
+            self,
+            Arrival::Upload | Arrival::Rollback | Arrival::Published { .. }
+        )
+    }
+
+    /// Whether the version is published for the other replicas of shared storage.
+    fn publishes(self) -> bool {
+        matches!(self, Arrival::Upload | Arrival::Rollback)
+    }
 }
 
 /// What a configuration reload changed.
@@ -80,6 +128,8 @@ pub struct Registry {
     reload_lock: tokio::sync::Mutex<()>,
     watcher: Option<PluginWatcher>,
     feed: Option<Arc<DevFeed>>,
+    replica: String,
+    pub(super) serving_changed: tokio::sync::Notify,
 }
 
 /// How a [`Registry`] is set up.
@@ -98,6 +148,8 @@ pub struct RegistryOptions {
     pub watch: bool,
     /// Dev mode's feed: told of every plugin update and refusal.
     pub feed: Option<Arc<DevFeed>>,
+    /// This replica's name among those sharing storage (`server.replica_id`).
+    pub replica: String,
 }
 
 impl Registry {
@@ -137,6 +189,8 @@ impl Registry {
             reload_lock: tokio::sync::Mutex::new(()),
             watcher,
             feed: options.feed,
+            replica: options.replica,
+            serving_changed: tokio::sync::Notify::new(),
         }))
     }
 
@@ -153,6 +207,31 @@ impl Registry {
     /// The tenant's known-good versions, oldest first.
     pub fn versions(&self, tenant: &str) -> Vec<VersionRecord> {
         self.versions.list(tenant)
+    }
+
+    /// This replica's name among those sharing storage.
+    pub fn replica(&self) -> &str {
+        &self.replica
+    }
+
+    /// The storage plugins are published through (the state store every tenant shares).
+    pub(super) fn storage(&self) -> &Arc<dyn crate::storage::Storage> {
+        &self.parts.state
+    }
+
+    /// Each tenant's serving version: `(tenant, hash)`.
+    pub(super) fn serving_now(&self) -> Vec<(String, String)> {
+        let mut serving: Vec<(String, String)> = self
+            .tenants
+            .all()
+            .iter()
+            .filter_map(|(id, tenant)| {
+                let plugin = tenant.plugin.load();
+                plugin.as_ref().map(|p| (id.clone(), p.info().hash.clone()))
+            })
+            .collect();
+        serving.sort();
+        serving
     }
 
     /// Re-reads the configuration file and applies it (`SIGHUP`, `POST /admin/reload`).
@@ -252,11 +331,7 @@ impl Registry {
         let error = tenant.status().last_error;
         match self.versions.bytes(tenant.id(), &newest.hash) {
             Ok(bytes) => {
-                if self
-                    .swap_in(tenant, bytes, "kept version", false)
-                    .await
-                    .is_ok()
-                {
+                if self.swap_in(tenant, bytes, Arrival::Kept).await.is_ok() {
                     tracing::warn!(tenant = %tenant.id(), hash = %newest.hash, "serving the last known-good version until the plugin file loads");
                     tenant.update_status(|status| status.last_error = error);
                 }
@@ -279,17 +354,18 @@ impl Registry {
                 return Err(SwapError::Refused(reason));
             }
         };
-        self.swap_in(tenant, bytes, "file", false).await
+        self.swap_in(tenant, bytes, Arrival::File).await
     }
 
-    /// `PUT /admin/tenants/{id}/plugin`: validates `bytes`, then writes them over the
-    /// tenant's plugin file atomically and swaps them in.
+    /// `PUT /admin/tenants/{id}/plugin`: validates `bytes`, publishes them for the other
+    /// replicas (shared storage), then writes them over the tenant's plugin file atomically
+    /// and swaps them in.
     pub async fn upload(
         &self,
         tenant: &Arc<Tenant>,
         bytes: Vec<u8>,
     ) -> Result<SwapOutcome, SwapError> {
-        self.swap_in(tenant, bytes, "upload", true).await
+        self.swap_in(tenant, bytes, Arrival::Upload).await
     }
 
     /// `POST /admin/tenants/{id}/rollback`: returns to the newest kept version before the one
@@ -311,30 +387,38 @@ impl Registry {
             .versions
             .bytes(tenant.id(), &previous.hash)
             .map_err(|e| SwapError::Io(format!("{e:#}")))?;
-        let outcome = self.swap_in(tenant, bytes, "rollback", true).await?;
-        if !current.is_empty()
-            && let Err(e) = self.versions.forget(tenant.id(), &current)
-        {
-            tracing::warn!(tenant = %tenant.id(), error = %format!("{e:#}"), "could not forget the rolled-back version");
-        }
+        let outcome = self.swap_in(tenant, bytes, Arrival::Rollback).await?;
+        self.forget_version(tenant, &current);
         Ok(outcome)
     }
 
-    /// The one path by which a plugin version becomes current. `write_file`: also replace
-    /// the tenant's plugin file (atomically, after validation), so a restart and the watcher
-    /// agree with what serves.
-    async fn swap_in(
+    /// Forgets a version rolled back from (here or on another replica).
+    pub(super) fn forget_version(&self, tenant: &Tenant, hash: &str) {
+        if !hash.is_empty()
+            && let Err(e) = self.versions.forget(tenant.id(), hash)
+        {
+            tracing::warn!(tenant = %tenant.id(), error = %format!("{e:#}"), "could not forget the rolled-back version");
+        }
+    }
+
+    /// The one path by which a plugin version becomes current. Once it loads, an upload or
+    /// rollback is published for the other replicas of shared storage (if that fails, nothing
+    /// changes), and the tenant's plugin file is rewritten atomically where `arrival` says so.
+    pub(super) async fn swap_in(
         &self,
         tenant: &Arc<Tenant>,
         bytes: Vec<u8>,
-        source: &str,
-        write_file: bool,
+        arrival: Arrival,
     ) -> Result<SwapOutcome, SwapError> {
+        let source = arrival.source();
         let _load = tenant.load_lock.lock().await;
         let hash = content_hash(&bytes);
         let serving = tenant.plugin.load_full();
         if serving.as_ref().is_some_and(|p| p.info().hash == hash) {
             tenant.update_status(|status| status.last_error = None);
+            if arrival.publishes() {
+                self.publish(tenant, &hash, source, &bytes).await?;
+            }
             return Ok(SwapOutcome::Unchanged { hash });
         }
         let loaded = {
@@ -362,7 +446,10 @@ impl Registry {
                 return Err(SwapError::Refused(reason));
             }
         };
-        if write_file {
+        if arrival.publishes() {
+            self.publish(tenant, &hash, source, &bytes).await?;
+        }
+        if arrival.writes_file() {
             let path = tenant.profile().plugin_path().to_owned();
             if let Err(e) = write_atomically(&path, &bytes) {
                 let reason = format!("{e:#}");
@@ -411,7 +498,35 @@ impl Registry {
         if let Err(e) = self.versions.record(tenant.id(), record, &bytes) {
             tracing::warn!(tenant = %tenant.id(), error = %format!("{e:#}"), "could not keep the version for rollback");
         }
+        if let (Arrival::Published { rollback: true }, Some(old)) = (arrival, &serving) {
+            self.forget_version(tenant, &old.info().hash);
+        }
+        self.serving_changed.notify_one();
         Ok(SwapOutcome::Swapped { hash })
+    }
+
+    /// Stores a version for the other replicas (nothing to do when storage is this process's
+    /// alone).
+    async fn publish(
+        &self,
+        tenant: &Tenant,
+        hash: &str,
+        source: &str,
+        bytes: &[u8],
+    ) -> Result<(), SwapError> {
+        if self.storage().exclusive() {
+            return Ok(());
+        }
+        self.storage()
+            .publish_plugin(tenant.id(), hash, source, bytes)
+            .await
+            .map_err(|e| {
+                let reason = format!(
+                    "the version could not be stored for the other replicas, nothing changed: {e:#}"
+                );
+                tracing::error!(tenant = %tenant.id(), %reason, "plugin not published");
+                SwapError::Unavailable(reason)
+            })
     }
 
     fn refused(&self, tenant: &Tenant, reason: &str) {

@@ -134,9 +134,42 @@ fn find(state: &AppState, id: &str) -> Result<std::sync::Arc<Tenant>, ApiError> 
         .ok_or_else(|| error(StatusCode::NOT_FOUND, format!("unknown tenant {id:?}")))
 }
 
+/// `GET /admin/tenants/{id}`: the tenant as [`list_tenants`] shows it, with the version each
+/// replica serves (`replicas`: this one alone unless storage is shared) and, with shared
+/// storage, the version last published for all of them.
 async fn show_tenant(State(state): State<AppState>, Path(id): Path<String>) -> Answer {
     let tenant = find(&state, &id)?;
-    Ok(Json(view(&tenant)).into_response())
+    let mut value = serde_json::to_value(view(&tenant)).unwrap_or_default();
+    let storage = state.dispatcher.storage();
+    let here = state.registry.replica().to_owned();
+    let serving = tenant.plugin.load().as_ref().map(|p| p.info().hash.clone());
+    if storage.exclusive() {
+        value["replicas"] = json!([{ "replica": here, "hash": serving, "this": true }]);
+        return Ok(Json(value).into_response());
+    }
+    let unavailable =
+        |e: anyhow::Error| error(StatusCode::SERVICE_UNAVAILABLE, format!("storage: {e:#}"));
+    let published = storage
+        .published_plugins()
+        .await
+        .map_err(unavailable)?
+        .into_iter()
+        .find(|p| p.tenant == id);
+    let replicas = storage.serving(&id).await.map_err(unavailable)?;
+    value["published"] = published.map_or(
+        Value::Null,
+        |p| json!({ "hash": p.hash, "source": p.source, "published_at_ms": p.published_at_ms }),
+    );
+    value["replicas"] = replicas
+        .into_iter()
+        .map(|r| {
+            json!({
+                "replica": r.replica, "hash": r.hash, "seen_at_ms": r.seen_at_ms,
+                "this": r.replica == here,
+            })
+        })
+        .collect();
+    Ok(Json(value).into_response())
 }
 
 async fn list_versions(State(state): State<AppState>, Path(id): Path<String>) -> Answer {
@@ -165,6 +198,7 @@ fn swap_response(result: Result<SwapOutcome, SwapError>) -> Answer {
         )),
         Err(SwapError::NoVersion(reason)) => Err(error(StatusCode::CONFLICT, reason)),
         Err(SwapError::Io(reason)) => Err(error(StatusCode::INTERNAL_SERVER_ERROR, reason)),
+        Err(SwapError::Unavailable(reason)) => Err(error(StatusCode::SERVICE_UNAVAILABLE, reason)),
     }
 }
 

@@ -50,10 +50,12 @@ pub async fn build_state(
             config_path: config_path.map(Path::to_owned),
             watch: server.watch_plugins,
             feed: feed.clone(),
+            replica: server.replica_name(),
         },
         metrics.clone(),
     )?;
     registry.apply(config).await?;
+    registry.follow_published().await;
     let settings = DispatchSettings {
         max_concurrent_runs: server.max_concurrent_runs,
         max_backlog: server.max_backlog,

@@ -161,6 +161,35 @@ pub struct TenantBacklog {
 /// A tenant's session.
 pub type SessionRef = (String, i64);
 
+/// A plugin version published for every replica of shared storage (an upload or a rollback
+/// through one replica's admin API).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishedPlugin {
+    /// The tenant.
+    pub tenant: String,
+    /// SHA-256 of the component, hex (its bytes are found under it).
+    pub hash: String,
+    /// How it was published (`upload`, `rollback`).
+    pub source: String,
+    /// When (ms since the epoch).
+    pub published_at_ms: i64,
+    /// Its place among publications: a later one has a larger number.
+    pub seq: i64,
+}
+
+/// The plugin version one replica serves for one tenant, as that replica last reported it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServedPlugin {
+    /// The replica (`server.replica_id`).
+    pub replica: String,
+    /// The tenant.
+    pub tenant: String,
+    /// SHA-256 of the component serving, hex.
+    pub hash: String,
+    /// When the replica last reported (ms since the epoch).
+    pub seen_at_ms: i64,
+}
+
 /// The storage of the event path. Every method is atomic; `append` and `complete` are durable
 /// when they return (concurrent calls share one commit). `mark_sent` may return before its
 /// commit: calls made afterwards see it, and if the process dies first the activity is sent
@@ -268,6 +297,42 @@ pub trait Storage: Send + Sync {
     /// Deletes the state values of every scope starting with `scope_prefix` last written
     /// before `before_ms` (or at an unknown time); returns how many went.
     async fn state_expire(&self, scope_prefix: &str, before_ms: i64) -> anyhow::Result<usize>;
+
+    // Plugins shared by replicas. A backend only this process uses ([`Storage::exclusive`])
+    // has no other replica to tell: the defaults store nothing and find nothing.
+
+    /// Stores `bytes` (content-addressed by `hash`) as the tenant's plugin for every replica;
+    /// durable when it returns.
+    async fn publish_plugin(
+        &self,
+        _tenant: &str,
+        _hash: &str,
+        _source: &str,
+        _bytes: &[u8],
+    ) -> anyhow::Result<()> {
+        Ok(())
+    }
+    /// Each tenant's newest publication.
+    async fn published_plugins(&self) -> anyhow::Result<Vec<PublishedPlugin>> {
+        Ok(Vec::new())
+    }
+    /// The bytes of a published plugin.
+    async fn plugin_bytes(&self, _hash: &str) -> anyhow::Result<Option<Vec<u8>>> {
+        Ok(None)
+    }
+    /// Records which version `replica` serves for each tenant (`(tenant, hash)`), replacing
+    /// what it reported before.
+    async fn report_serving(
+        &self,
+        _replica: &str,
+        _serving: &[(String, String)],
+    ) -> anyhow::Result<()> {
+        Ok(())
+    }
+    /// What every replica last reported serving for `tenant`.
+    async fn serving(&self, _tenant: &str) -> anyhow::Result<Vec<ServedPlugin>> {
+        Ok(Vec::new())
+    }
 }
 
 /// The most one state scope (a tenant) may hold.

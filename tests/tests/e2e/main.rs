@@ -15,6 +15,7 @@ mod outbound_http;
 mod overload;
 mod polyglot;
 mod refused_plugins;
+mod replica_plugins;
 mod replicas;
 mod scripted_tests;
 mod serve_binary;

@@ -456,3 +456,67 @@ async fn postgres_an_expired_claim_is_taken_over_and_fenced_off() {
     assert_eq!(out.len(), 1);
     assert_eq!(out[0].body, "new");
 }
+
+/// Plugin publications: each tenant's newest is what every replica reads; a tenant's older
+/// publications beyond the kept few go, with the blobs nothing names any more; what each
+/// replica reports serving replaces its earlier report.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_plugin_publications_keep_the_newest_and_replicas_report_what_they_serve() {
+    let store = TestStore::postgres();
+    let (first, second) = (store.open().await, store.open().await);
+    assert!(first.published_plugins().await.unwrap().is_empty());
+    for i in 0..12u8 {
+        let bytes = vec![i; 100];
+        first
+            .publish_plugin("a", &format!("h{i}"), "upload", &bytes)
+            .await
+            .unwrap();
+    }
+    second
+        .publish_plugin("b", "h0", "rollback", &[0; 100])
+        .await
+        .unwrap();
+    let published = second.published_plugins().await.unwrap();
+    let newest: Vec<(&str, &str, &str)> = published
+        .iter()
+        .map(|p| (p.tenant.as_str(), p.hash.as_str(), p.source.as_str()))
+        .collect();
+    assert_eq!(newest, [("a", "h11", "upload"), ("b", "h0", "rollback")]);
+    assert!(published[1].seq > published[0].seq);
+    assert_eq!(
+        second.plugin_bytes("h11").await.unwrap(),
+        Some(vec![11; 100])
+    );
+    // Ten kept for `a`: h2..h11; h1 went, h0 stays because `b` names it.
+    assert_eq!(first.plugin_bytes("h1").await.unwrap(), None);
+    assert_eq!(first.plugin_bytes("h2").await.unwrap(), Some(vec![2; 100]));
+    assert_eq!(first.plugin_bytes("h0").await.unwrap(), Some(vec![0; 100]));
+
+    let serving = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(t, h)| (t.to_string(), h.to_string()))
+            .collect()
+    };
+    first
+        .report_serving("one", &serving(&[("a", "h10"), ("b", "h0")]))
+        .await
+        .unwrap();
+    second
+        .report_serving("two", &serving(&[("a", "h11")]))
+        .await
+        .unwrap();
+    first
+        .report_serving("one", &serving(&[("a", "h11")]))
+        .await
+        .unwrap();
+    let on_a: Vec<(String, String)> = second
+        .serving("a")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| (s.replica, s.hash))
+        .collect();
+    assert_eq!(on_a, serving(&[("one", "h11"), ("two", "h11")]));
+    assert!(first.serving("b").await.unwrap().is_empty(), "replaced");
+}

@@ -59,6 +59,26 @@ const MIGRATIONS: &[&str] = &[
         keys  BIGINT NOT NULL,
         bytes BIGINT NOT NULL
     );",
+    // 2: plugins published for every replica (content-addressed), and what each serves.
+    "CREATE TABLE plugin_blobs (
+        hash  TEXT  PRIMARY KEY,
+        bytes BYTEA NOT NULL
+    );
+    CREATE TABLE plugin_publications (
+        seq          BIGSERIAL PRIMARY KEY,
+        tenant       TEXT   NOT NULL,
+        hash         TEXT   NOT NULL REFERENCES plugin_blobs (hash),
+        source       TEXT   NOT NULL,
+        published_at BIGINT NOT NULL
+    );
+    CREATE INDEX plugin_publications_tenant ON plugin_publications (tenant, seq);
+    CREATE TABLE plugin_serving (
+        replica TEXT   NOT NULL,
+        tenant  TEXT   NOT NULL,
+        hash    TEXT   NOT NULL,
+        seen_at BIGINT NOT NULL,
+        PRIMARY KEY (replica, tenant)
+    );",
 ];
 
 /// Brings the schema up to date; refuses a database migrated by a newer wasmbot.

@@ -7,6 +7,7 @@
 mod appender;
 mod leases;
 mod migrations;
+mod plugins;
 mod state;
 
 use std::time::Duration;
@@ -17,8 +18,8 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::{NoTls, Row};
 
 use super::{
-    Claim, Completion, JournalEntry, NewEvent, OutboxEntry, SessionRef, Stage, StateQuota,
-    StateWrite, Storage, TenantBacklog,
+    Claim, Completion, JournalEntry, NewEvent, OutboxEntry, PublishedPlugin, ServedPlugin,
+    SessionRef, Stage, StateQuota, StateWrite, Storage, TenantBacklog,
 };
 use crate::config::Secret;
 use appender::Appender;
@@ -396,5 +397,35 @@ impl Storage for PostgresStorage {
 
     async fn state_expire(&self, scope_prefix: &str, before_ms: i64) -> anyhow::Result<usize> {
         state::expire(self, scope_prefix, before_ms).await
+    }
+
+    async fn publish_plugin(
+        &self,
+        tenant: &str,
+        hash: &str,
+        source: &str,
+        bytes: &[u8],
+    ) -> anyhow::Result<()> {
+        plugins::publish(self, tenant, hash, source, bytes).await
+    }
+
+    async fn published_plugins(&self) -> anyhow::Result<Vec<PublishedPlugin>> {
+        plugins::published(self).await
+    }
+
+    async fn plugin_bytes(&self, hash: &str) -> anyhow::Result<Option<Vec<u8>>> {
+        plugins::bytes(self, hash).await
+    }
+
+    async fn report_serving(
+        &self,
+        replica: &str,
+        serving: &[(String, String)],
+    ) -> anyhow::Result<()> {
+        plugins::report_serving(self, replica, serving).await
+    }
+
+    async fn serving(&self, tenant: &str) -> anyhow::Result<Vec<ServedPlugin>> {
+        plugins::serving(self, tenant).await
     }
 }
