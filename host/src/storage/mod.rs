@@ -193,7 +193,9 @@ pub struct ServedPlugin {
 /// The storage of the event path. Every method is atomic; `append` and `complete` are durable
 /// when they return (concurrent calls share one commit). `mark_sent` may return before its
 /// commit: calls made afterwards see it, and if the process dies first the activity is sent
-/// again (delivery is at least once).
+/// again (delivery is at least once); if that commit fails, the claim's next `mark_sent` fails,
+/// and no activity is recorded sent while an earlier one of its session is not (the session is
+/// sent again from the first unrecorded one, in order).
 #[async_trait]
 pub trait Storage: Send + Sync {
     /// Whether this process is the only one writing: then what it stored itself is all there

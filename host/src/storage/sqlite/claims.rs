@@ -2,7 +2,9 @@
 //! lease lives in that process's memory and never expires: it guards against two holders in
 //! the same process (a tenant removed by a reload and added back while its old workers still
 //! run), and remembers that someone else wanted the session meanwhile, so `release` can say
-//! the session must be scheduled again.
+//! the session must be scheduled again. A delivery claim is spoiled when a delivery recorded
+//! under it was not committed: the holder's next `mark_sent` fails, so it stops instead of
+//! sending later activities while an earlier one is still recorded as unsent.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -13,6 +15,7 @@ use crate::storage::{Claim, Stage};
 struct Held {
     token: i64,
     wanted: bool,
+    spoiled: bool,
 }
 
 /// The leases held in this process.
@@ -41,6 +44,7 @@ impl Leases {
             Held {
                 token,
                 wanted: false,
+                spoiled: false,
             },
         );
         Some(Claim {
@@ -56,6 +60,24 @@ impl Leases {
         self.held()
             .get(&(claim.stage, claim.tenant.clone(), claim.session_id))
             .is_some_and(|lease| lease.token == claim.token)
+    }
+
+    /// Marks `claim` spoiled (if it is still the lease of its session).
+    pub fn spoil(&self, claim: &Claim) {
+        if let Some(lease) = self
+            .held()
+            .get_mut(&(claim.stage, claim.tenant.clone(), claim.session_id))
+            .filter(|lease| lease.token == claim.token)
+        {
+            lease.spoiled = true;
+        }
+    }
+
+    /// Whether `claim` was spoiled.
+    pub fn spoiled(&self, claim: &Claim) -> bool {
+        self.held()
+            .get(&(claim.stage, claim.tenant.clone(), claim.session_id))
+            .is_some_and(|lease| lease.token == claim.token && lease.spoiled)
     }
 
     /// Gives `claim` back; returns whether someone wanted the session while it was held.
@@ -93,5 +115,20 @@ mod tests {
         assert!(!leases.release(&claim), "an old claim releases nothing");
         assert!(leases.holds(&again));
         assert!(!leases.release(&again));
+    }
+
+    #[test]
+    fn only_the_current_claim_is_spoiled_and_a_new_one_starts_clean() {
+        let leases = Leases::default();
+        let old = leases.claim(Stage::Deliver, "a", 1).unwrap();
+        leases.release(&old);
+        let claim = leases.claim(Stage::Deliver, "a", 1).unwrap();
+        leases.spoil(&old);
+        assert!(!leases.spoiled(&claim), "an old claim spoils nothing");
+        leases.spoil(&claim);
+        assert!(leases.spoiled(&claim) && leases.holds(&claim));
+        leases.release(&claim);
+        let again = leases.claim(Stage::Deliver, "a", 1).unwrap();
+        assert!(!leases.spoiled(&again));
     }
 }

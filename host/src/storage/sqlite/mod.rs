@@ -7,10 +7,13 @@
 mod claims;
 mod lock;
 mod migrations;
+#[cfg(test)]
+mod tests;
 mod writer;
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use async_trait::async_trait;
@@ -50,7 +53,7 @@ pub const STATE_FILE: &str = "state.db";
 pub struct SqliteStorage {
     writer: Writer,
     state: Writer,
-    leases: Leases,
+    leases: Arc<Leases>,
     /// Held while the storage is open (a server's), released when the process ends.
     _lock: Option<std::fs::File>,
 }
@@ -76,7 +79,7 @@ impl SqliteStorage {
         Ok(Self {
             writer: open(EVENTS_FILE, migrations::EVENTS)?,
             state: open(STATE_FILE, migrations::STATE)?,
-            leases: Leases::default(),
+            leases: Arc::default(),
             _lock: lock,
         })
     }
@@ -94,7 +97,7 @@ impl SqliteStorage {
                 Durability::None,
                 migrations::STATE,
             )?,
-            leases: Leases::default(),
+            leases: Arc::default(),
             _lock: None,
         })
     }
@@ -323,14 +326,43 @@ impl Storage for SqliteStorage {
 
     async fn mark_sent(&self, claim: &Claim, id: i64) -> anyhow::Result<()> {
         self.check(claim)?;
+        if self.leases.spoiled(claim) {
+            anyhow::bail!(
+                "an earlier delivery of this session could not be recorded; its activities are \
+                 sent again from there"
+            );
+        }
         let now = super::now_ms();
+        let (tenant, session) = (claim.tenant.clone(), claim.session_id);
+        let (leases, spoiled) = (self.leases.clone(), claim.clone());
         // Not awaited: the sender goes on with the session's next activity, and the writer
-        // commits this with the next group (later calls on the writer see it).
-        self.writer.submit(move |conn| {
-            conn.prepare_cached("UPDATE outbox SET status = ?2, finished_at = ?3 WHERE id = ?1")?
-                .execute(params![id, OUTBOX_SENT, now])?;
-            Ok(())
-        })
+        // commits this with the next group (later calls on the writer see it). Should that
+        // fail, the claim is spoiled and the sender stops at its next activity; and no later
+        // activity is recorded sent while an earlier one is not, so the session is sent again
+        // from the first unrecorded one, in order.
+        self.writer.submit(
+            move |conn| {
+                let marked = conn
+                    .prepare_cached(
+                        "UPDATE outbox SET status = ?2, finished_at = ?3 WHERE id = ?1
+                         AND NOT EXISTS (SELECT 1 FROM outbox WHERE tenant = ?4
+                             AND session_id = ?5 AND status <> ?2 AND id < ?1)",
+                    )?
+                    .execute(params![id, OUTBOX_SENT, now, tenant, session])?;
+                if marked == 0 {
+                    return Err(rusqlite::Error::SqliteFailure(
+                        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ABORT),
+                        Some(format!("activity {id} follows one not recorded as sent")),
+                    ));
+                }
+                Ok(())
+            },
+            move |reason| {
+                tracing::error!(error = %reason, tenant = %spoiled.tenant, session = spoiled.session_id,
+                    "recording a delivery failed; the session's activities are sent again from the first unrecorded one");
+                leases.spoil(&spoiled);
+            },
+        )
     }
 
     async fn recent_sends(

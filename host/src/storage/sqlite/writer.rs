@@ -66,16 +66,18 @@ impl Writer {
 }
 
 impl Writer {
-    /// Queues `job` for the next transaction without waiting for it; a failure is logged.
+    /// Queues `job` for the next transaction without waiting for it; if the job or its
+    /// commit fails, `failed` is called with the reason (on the writer thread).
     pub fn submit(
         &self,
         job: impl FnOnce(&Connection) -> rusqlite::Result<()> + Send + 'static,
+        failed: impl FnOnce(String) + Send + 'static,
     ) -> anyhow::Result<()> {
         let job: Job = Box::new(move |conn| {
             let result = in_savepoint(conn, job);
             Box::new(move |commit| {
                 if let Err(e) = result.map_err(|e| e.to_string()).and(commit) {
-                    tracing::error!(error = %e, "a queued storage write failed");
+                    failed(e);
                 }
             })
         });
