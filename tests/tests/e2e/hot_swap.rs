@@ -537,3 +537,46 @@ async fn a_restart_with_a_warm_cache_does_not_recompile_and_a_corrupt_entry_is_r
     assert_eq!(status.as_u16(), 200);
     assert!(!wait_for_bodies(&sim, 7, 1).await.is_empty());
 }
+
+/// A tenant removed by a reload and added back while its sender is retrying: the sender of the
+/// tenant as it was and the one of the tenant as it is now never deliver the session at once.
+/// Every reply reaches mluvii exactly once, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_removed_and_added_back_while_its_sender_retries_sends_each_reply_once_in_order() {
+    let keys = format!("{ADMIN}\nretry_first_backoff_ms = 50\nretry_max_backoff_ms = 1500");
+    let served = Served::start(&keys, &[("one", plugins::ECHO, 1, "")]).await;
+    let (server, sim) = (&served.server, &served.sim);
+    let sim_url = format!("http://{}", sim_address(&served));
+    let http = reqwest::Client::new();
+    let reload = |tenants: &[(&str, &str, i64, &str)]| {
+        write_config(served.dir.path(), &sim_url, &keys, tenants);
+        http.post(format!("{}/admin/reload", server.url))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+    };
+    sim.set_outage(Some(wasmbot::simulator::Outage {
+        status: 503,
+        retry_after: None,
+    }));
+    for text in ["a", "b"] {
+        assert_eq!(post_text(&http, &server.webhook("one"), 9, text).await, 200);
+    }
+    // Long enough for the sender's backoff to grow past a fresh sender's.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert!(sim.send_attempts() > 1, "the sender is retrying");
+    let removed = reload(&[("two", plugins::ECHO, 2, "")]).await.unwrap();
+    assert_eq!(removed.status().as_u16(), 200);
+    let added = reload(&[("one", plugins::ECHO, 1, "")]).await.unwrap();
+    let report: Value = added.json().await.unwrap();
+    assert_eq!(report["added"], json!(["one"]), "{report}");
+    for text in ["c", "d"] {
+        assert_eq!(post_text(&http, &server.webhook("one"), 9, text).await, 200);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    sim.set_outage(None);
+    let expected = ["You said: a", "You said: b", "You said: c", "You said: d"];
+    assert_eq!(texts(&wait_for_bodies(sim, 9, 4).await), expected);
+    // Past the longest backoff: a sender still retrying would have sent again by now.
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    assert_eq!(texts(&sim.session_bodies(9)), expected, "each reply once");
+}
