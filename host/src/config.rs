@@ -297,6 +297,10 @@ pub struct LimitsConfig {
     /// MiB (keys and values together) the tenant's state may hold.
     #[serde(default = "default_max_state_mib")]
     pub max_state_mib: u64,
+    /// Sessions whose language and channel the host keeps stored for this tenant (past it, a
+    /// new session's are known to the events that carry them only).
+    #[serde(default = "default_max_session_facts")]
+    pub max_session_facts: u64,
     /// Log lines one event may emit (the log import, stdout, stderr); the rest are counted and
     /// reported in one summary line.
     #[serde(default = "default_max_log_lines")]
@@ -330,6 +334,7 @@ impl Default for LimitsConfig {
             max_output_kib: default_max_output_kib(),
             max_state_keys: default_max_state_keys(),
             max_state_mib: default_max_state_mib(),
+            max_session_facts: default_max_session_facts(),
             max_log_lines: default_max_log_lines(),
             max_log_kib: default_max_log_kib(),
             max_concurrent_deliveries: default_tenant_deliveries(),
@@ -355,6 +360,9 @@ fn default_max_state_keys() -> u64 {
 }
 fn default_max_state_mib() -> u64 {
     crate::runtime::Limits::default().max_state_bytes >> 20
+}
+fn default_max_session_facts() -> u64 {
+    crate::runtime::Limits::default().max_session_facts
 }
 fn default_max_log_lines() -> usize {
     crate::runtime::Limits::default().max_log_lines
@@ -392,6 +400,7 @@ impl LimitsConfig {
             max_output_bytes: self.max_output_kib << 10,
             max_state_keys: self.max_state_keys,
             max_state_bytes: self.max_state_mib << 20,
+            max_session_facts: self.max_session_facts,
             max_log_lines: self.max_log_lines,
             max_log_bytes: self.max_log_kib << 10,
             reuse: crate::runtime::InstanceReuse {

@@ -25,6 +25,8 @@ pub struct Limits {
     pub max_state_keys: u64,
     /// Most bytes (keys and values together) the tenant's state may hold.
     pub max_state_bytes: u64,
+    /// Most sessions whose language and channel the host keeps stored for the tenant.
+    pub max_session_facts: u64,
     /// Most log lines (the log import, stdout and stderr) one event may emit; the rest are
     /// counted and reported in one summary line.
     pub max_log_lines: usize,
@@ -44,6 +46,7 @@ impl Default for Limits {
             max_output_bytes: 256 << 10,
             max_state_keys: 10_000,
             max_state_bytes: 16 << 20,
+            max_session_facts: 100_000,
             max_log_lines: 1_000,
             max_log_bytes: 256 << 10,
             reuse: InstanceReuse::default(),

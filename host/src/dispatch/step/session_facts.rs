@@ -2,16 +2,24 @@
 //! do), so every event's context has them. They are stored in a state scope bots cannot name,
 //! and cached in memory (a bounded cache per tenant) so an event costs no storage read. They
 //! are forgotten when the conversation ends, or, for a session that never says so, when the
-//! housekeeping expires them ([`expire_facts`]).
+//! housekeeping expires them ([`expire_facts`]). The stored rows of a tenant are bounded
+//! (`max_session_facts`); past the bound, a new session's facts are cached only.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use serde::{Deserialize, Serialize};
 
 use crate::mluvii::WebhookEvent;
 use crate::runtime::TenantEnv;
-use crate::storage::Storage;
+use crate::storage::{StateQuota, StateWrite, Storage, now_ms};
+
+/// Bytes one session's stored facts may take, on average, towards the tenant's bound.
+const BYTES_PER_SESSION: u64 = 1024;
+
+/// At most one warning per tenant this often that its facts are over the bound.
+const WARN_EVERY_MS: i64 = 60_000;
 
 /// Sessions whose facts a tenant's cache holds; past it, the cache starts over.
 const CACHED_SESSIONS: usize = 10_000;
@@ -27,9 +35,20 @@ pub struct SessionFacts {
 
 /// A tenant's cache of session facts (kept across configuration reloads).
 #[derive(Default)]
-pub struct FactsCache(Mutex<HashMap<i64, SessionFacts>>);
+pub struct FactsCache(Mutex<HashMap<i64, SessionFacts>>, AtomicI64);
 
 impl FactsCache {
+    /// Whether to warn now that the stored facts are over their bound.
+    fn warn_now(&self) -> bool {
+        let now = now_ms();
+        let last = self.1.load(Ordering::Relaxed);
+        now - last >= WARN_EVERY_MS
+            && self
+                .1
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+    }
+
     fn get(&self, session: i64) -> Option<SessionFacts> {
         self.0
             .lock()
@@ -92,8 +111,27 @@ pub async fn facts_for(
         facts.language = event.language.clone().or(facts.language);
         facts.channel = event.source.clone().or(facts.channel);
         let bytes = serde_json::to_vec(&facts).expect("facts serialize");
-        if let Err(e) = tenant.state.state_set(&scope, &key, bytes, None).await {
-            tracing::warn!(tenant = %tenant.id, error = %e, "could not remember session facts");
+        let bound = StateQuota {
+            max_keys: tenant.limits.max_session_facts,
+            max_bytes: tenant
+                .limits
+                .max_session_facts
+                .saturating_mul(BYTES_PER_SESSION),
+        };
+        match tenant
+            .state
+            .state_set(&scope, &key, bytes, Some(bound))
+            .await
+        {
+            Ok(StateWrite::Stored) => {}
+            Ok(StateWrite::OverQuota(reason)) => {
+                if cache.warn_now() {
+                    tracing::warn!(tenant = %tenant.id, %reason, "session facts over max_session_facts: new sessions' language and channel are not stored");
+                }
+            }
+            Err(e) => {
+                tracing::warn!(tenant = %tenant.id, error = %e, "could not remember session facts")
+            }
         }
     }
     if fresh || known.is_none() {
@@ -160,5 +198,41 @@ mod tests {
         assert_eq!(expire_facts(&*storage, now_ms() + 1).await.unwrap(), 1);
         let known = facts_for(&tenant, &FactsCache::default(), &text).await;
         assert_eq!(known, SessionFacts::default());
+    }
+
+    #[tokio::test]
+    async fn stored_facts_are_bounded_per_tenant_and_an_ended_session_makes_room() {
+        let storage: Arc<dyn Storage> = crate::storage::memory().unwrap();
+        let tenant = TenantEnv {
+            id: "acme".into(),
+            settings: Default::default(),
+            state: storage.clone(),
+            limits: Limits {
+                max_session_facts: 2,
+                ..Limits::default()
+            },
+            http: Default::default(),
+            warm: Default::default(),
+        };
+        let started = |session: i64| {
+            event(serde_json::json!({
+                "activity": "ConversationStarted", "sessionId": session, "language": "cs"
+            }))
+        };
+        let stored = |session: i64| {
+            let (scope, key) = location(&tenant, session);
+            let storage = storage.clone();
+            async move { storage.state_get(&scope, &key).await.unwrap().is_some() }
+        };
+        let cache = FactsCache::default();
+        for session in 1..=3 {
+            let facts = facts_for(&tenant, &cache, &started(session)).await;
+            assert_eq!(facts.language.as_deref(), Some("cs"), "the event has them");
+        }
+        assert!(stored(1).await && stored(2).await);
+        assert!(!stored(3).await, "past the bound");
+        forget_session(&tenant, &cache, 1).await;
+        facts_for(&tenant, &FactsCache::default(), &started(4)).await;
+        assert!(stored(4).await, "room made by the session that ended");
     }
 }
