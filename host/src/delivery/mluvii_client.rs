@@ -268,8 +268,10 @@ impl MluviiClient {
         }
     }
 
-    /// Takes over what another sender did for `session`: requests it sent `ago` (each this
-    /// long before now) count against the session's window here too.
+    /// Takes over the record of `session`'s sends by every sender (this one's included): the
+    /// requests sent `ago` (each this long before now) become the session's window here, with
+    /// this sender's own requests made after the newest of them (attempts that failed, so
+    /// were never recorded as sends).
     pub fn seed_pacing(&self, session: i64, ago: &[Duration]) {
         let now = Instant::now();
         let mut seeded: Vec<Instant> = ago
@@ -277,14 +279,11 @@ impl MluviiClient {
             .filter(|ago| **ago < RATE_WINDOW)
             .filter_map(|ago| now.checked_sub(*ago))
             .collect();
-        if seeded.is_empty() {
-            return;
-        }
+        seeded.sort_unstable();
         let mut pacing = self.pacing.lock().unwrap_or_else(|p| p.into_inner());
         let sent = pacing.entry(session).or_default();
-        seeded.extend(sent.iter().copied());
-        seeded.sort_unstable();
-        seeded.dedup();
+        let newest = seeded.last().copied();
+        seeded.extend(sent.iter().filter(|t| newest.is_none_or(|n| **t > n)));
         *sent = seeded.into_iter().collect();
     }
 

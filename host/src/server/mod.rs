@@ -93,5 +93,6 @@ pub async fn run(
         "no longer accepting webhooks; finishing work in hand"
     );
     dispatcher.shutdown(finish_by, stop_by).await;
+    dispatcher.storage().close();
     Ok(())
 }

@@ -300,6 +300,11 @@ pub trait Storage: Send + Sync {
     /// before `before_ms` (or at an unknown time); returns how many went.
     async fn state_expire(&self, scope_prefix: &str, before_ms: i64) -> anyhow::Result<usize>;
 
+    /// Closes the connections to a database server once the work is done (after shutdown);
+    /// later calls fail. Nothing to do for an embedded database (its files close when it is
+    /// dropped).
+    fn close(&self) {}
+
     // Plugins shared by replicas. A backend only this process uses ([`Storage::exclusive`])
     // has no other replica to tell: the defaults store nothing and find nothing.
 

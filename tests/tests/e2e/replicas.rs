@@ -259,3 +259,57 @@ async fn a_dead_replicas_session_is_taken_over_after_the_lease() {
         waited.as_secs_f64() - BOT_MS as f64 / 1000.0
     );
 }
+
+/// mluvii's 120 requests per session per minute hold across replicas: a session whose
+/// activities are sent by one replica, then by another, then by the first again, gets no more
+/// than 120 within the minute; each replica counts the sends recorded in the database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pacing_holds_when_a_sessions_delivery_moves_between_replicas() {
+    let pg = PgServer::shared();
+    let url = pg.new_database();
+    let (sim, sim_url) = simulator().await;
+    let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let servers: Vec<ServeProcess> = dirs
+        .iter()
+        .map(|dir| {
+            let extra = format!(
+                "[storage]\nbackend = \"postgres\"\nurl_env = \"DATABASE_URL\"\nlease_ms = {LEASE_MS}\npoll_interval_ms = 50"
+            );
+            let config = write_config(
+                dir.path(),
+                &sim_url,
+                &extra,
+                &[("acme", plugins::MISBEHAVING, 166, "max_activities = 60")],
+            );
+            ServeProcess::start_with_env(&config, &[("DATABASE_URL", &url)])
+        })
+        .collect();
+    let http = reqwest::Client::new();
+    let started = Instant::now();
+    for (replica, count, delivered) in [(0, 60, 60), (1, 60, 120), (0, 10, 120)] {
+        let body = json!({"activity": "Text", "sessionId": 31, "text": format!("many {count}")});
+        let response = http
+            .post(servers[replica].webhook("acme"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while sim.session_bodies(31).len() < delivered {
+            assert!(Instant::now() < deadline, "{delivered} never delivered");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // Until the sender has recorded the last send and let go of the session.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    // The third event's ten activities wait for the window: none goes out within the minute.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(started.elapsed() < Duration::from_secs(50));
+    let texts: Vec<String> = sim
+        .session_bodies(31)
+        .iter()
+        .map(|b| b["text"].as_str().unwrap_or("?").to_owned())
+        .collect();
+    assert_eq!(texts.len(), 120, "over 120 within a minute: {texts:?}");
+}

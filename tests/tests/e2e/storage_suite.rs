@@ -39,6 +39,7 @@ on_each_backend!(
     a_claim_is_exclusive_per_session_and_stage_and_release_says_what_waits,
     a_stale_claim_stores_nothing,
     waiting_work_is_claimed_once_for_the_listed_tenants,
+    recent_sends_are_the_sessions_recorded_sends_since_a_time,
 );
 
 fn event(tenant: &str, session_id: i64, body: &str) -> NewEvent {
@@ -402,6 +403,38 @@ async fn waiting_work_is_claimed_once_for_the_listed_tenants(store: TestStore) {
         (limited[0].tenant.as_str(), limited[0].session_id),
         ("a", 2)
     );
+}
+
+async fn recent_sends_are_the_sessions_recorded_sends_since_a_time(store: TestStore) {
+    let db = store.open().await;
+    let seq = db.append(event("a", 1, "e")).await.unwrap();
+    let other = db.append(event("a", 2, "e")).await.unwrap();
+    let run = claim(&*db, Stage::Run, "a", 1).await;
+    let ids = db
+        .complete(&run, done(seq, &["x", "y", "z"]))
+        .await
+        .unwrap();
+    let run2 = claim(&*db, Stage::Run, "a", 2).await;
+    let other_ids = db.complete(&run2, done(other, &["o"])).await.unwrap();
+    let before = now_ms();
+    let deliver = claim(&*db, Stage::Deliver, "a", 1).await;
+    db.mark_sent(&deliver, ids[0]).await.unwrap();
+    db.mark_sent(&deliver, ids[1]).await.unwrap();
+    let deliver2 = claim(&*db, Stage::Deliver, "a", 2).await;
+    db.mark_sent(&deliver2, other_ids[0]).await.unwrap();
+    let after = now_ms();
+    let sent = db.recent_sends("a", 1, before).await.unwrap();
+    assert_eq!(
+        sent.len(),
+        2,
+        "the session's two sends, not the unsent one or another's"
+    );
+    assert!(
+        sent.iter().all(|at| (before..=after).contains(at)),
+        "{sent:?}"
+    );
+    assert!(db.recent_sends("a", 1, after + 1).await.unwrap().is_empty());
+    assert!(db.recent_sends("b", 1, 0).await.unwrap().is_empty());
 }
 
 /// Three replicas' worth of storage opened at once on one new database: the migrations run

@@ -289,3 +289,30 @@ async fn sends_of_another_sender_count_against_the_window() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn the_record_of_sends_replaces_this_senders_own_count_and_keeps_its_later_attempts() {
+    let fake = Fake::default();
+    let client = client(&fake.start().await);
+    // 100 requests made here, then a record of 120 sends older than all of them (another
+    // sender's): the requests made here are not in it, so all of them stay: 220.
+    for _ in 0..100 {
+        client.pace(5).await;
+    }
+    let recorded: Vec<Duration> = (0..120u64)
+        .map(|i| Duration::from_millis(40_000 - i * 10))
+        .collect();
+    client.seed_pacing(5, &recorded);
+    let paced = tokio::time::timeout(Duration::from_millis(300), client.pace(5)).await;
+    assert!(paced.is_err(), "220 in the window");
+    // A record that covers this sender's requests replaces them.
+    let covering: Vec<Duration> = (0..60u64).map(Duration::from_millis).collect();
+    client.seed_pacing(5, &covering);
+    for _ in 0..60 {
+        tokio::time::timeout(Duration::from_millis(300), client.pace(5))
+            .await
+            .expect("60 in the window: 60 more may go");
+    }
+    let paced = tokio::time::timeout(Duration::from_millis(300), client.pace(5)).await;
+    assert!(paced.is_err(), "then the window is full");
+}

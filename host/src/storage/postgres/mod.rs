@@ -133,6 +133,10 @@ impl Storage for PostgresStorage {
         false
     }
 
+    fn close(&self) {
+        self.pool.close();
+    }
+
     async fn claim(
         &self,
         stage: Stage,
