@@ -202,6 +202,28 @@ async fn three_replicas_survive_a_killed_replica_and_a_database_restart() {
     }
 }
 
+/// Two replicas of tenant `acme` (the misbehaving bot, with `limits`) on the database at
+/// `url`, with a lease of [`LEASE_MS`]; and their directories.
+fn misbehaving_replicas(
+    sim_url: &str,
+    url: &str,
+    limits: &str,
+) -> (Vec<tempfile::TempDir>, Vec<ServeProcess>) {
+    let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let extra = format!(
+        "[storage]\nbackend = \"postgres\"\nurl_env = \"DATABASE_URL\"\nlease_ms = {LEASE_MS}\npoll_interval_ms = 50"
+    );
+    let servers = dirs
+        .iter()
+        .map(|dir| {
+            let tenants = [("acme", plugins::MISBEHAVING, 166, limits)];
+            let config = write_config(dir.path(), sim_url, &extra, &tenants);
+            ServeProcess::start_with_env(&config, &[("DATABASE_URL", url)])
+        })
+        .collect();
+    (dirs, servers)
+}
+
 /// A replica killed while its bot is in the middle of an event: another replica takes the
 /// session over once the lease has run out and runs the event again; the guest gets its reply
 /// once. Prints how long the session waited beyond the bot's own time.
@@ -211,22 +233,7 @@ async fn a_dead_replicas_session_is_taken_over_after_the_lease() {
     let pg = PgServer::shared();
     let url = pg.new_database();
     let (sim, sim_url) = simulator().await;
-    let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
-    let servers: Vec<ServeProcess> = dirs
-        .iter()
-        .map(|dir| {
-            let extra = format!(
-                "[storage]\nbackend = \"postgres\"\nurl_env = \"DATABASE_URL\"\nlease_ms = {LEASE_MS}\npoll_interval_ms = 50"
-            );
-            let config = write_config(
-                dir.path(),
-                &sim_url,
-                &extra,
-                &[("acme", plugins::MISBEHAVING, 166, "")],
-            );
-            ServeProcess::start_with_env(&config, &[("DATABASE_URL", &url)])
-        })
-        .collect();
+    let (_dirs, servers) = misbehaving_replicas(&sim_url, &url, "");
     let body = json!({"activity": "Text", "sessionId": 77, "text": format!("slow {BOT_MS} once")});
     let response = reqwest::Client::new()
         .post(servers[0].webhook("acme"))
@@ -268,22 +275,7 @@ async fn pacing_holds_when_a_sessions_delivery_moves_between_replicas() {
     let pg = PgServer::shared();
     let url = pg.new_database();
     let (sim, sim_url) = simulator().await;
-    let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
-    let servers: Vec<ServeProcess> = dirs
-        .iter()
-        .map(|dir| {
-            let extra = format!(
-                "[storage]\nbackend = \"postgres\"\nurl_env = \"DATABASE_URL\"\nlease_ms = {LEASE_MS}\npoll_interval_ms = 50"
-            );
-            let config = write_config(
-                dir.path(),
-                &sim_url,
-                &extra,
-                &[("acme", plugins::MISBEHAVING, 166, "max_activities = 60")],
-            );
-            ServeProcess::start_with_env(&config, &[("DATABASE_URL", &url)])
-        })
-        .collect();
+    let (_dirs, servers) = misbehaving_replicas(&sim_url, &url, "max_activities = 60");
     let http = reqwest::Client::new();
     let started = Instant::now();
     for (replica, count, delivered) in [(0, 60, 60), (1, 60, 120), (0, 10, 120)] {
