@@ -49,7 +49,8 @@ pub struct StorageSection {
     /// PostgreSQL: the file holding the connection URL (instead of the variable).
     #[serde(default)]
     pub url_file: Option<PathBuf>,
-    /// PostgreSQL: connections in this replica's pool.
+    /// PostgreSQL: connections in this replica's pool for durable writes (half as many more, at
+    /// least 2, for leases and marks of deliveries).
     #[serde(default)]
     pub pool_size: Option<usize>,
     /// PostgreSQL: how long a claim on a session lasts without renewal, in milliseconds.

@@ -296,6 +296,22 @@ pub trait Storage: Send + Sync {
     ) -> anyhow::Result<StateWrite>;
     /// Removes a bot state value.
     async fn state_delete(&self, scope: &str, key: &str) -> anyhow::Result<()>;
+    /// Like [`Storage::state_set`], for values whose loss in a database crash costs little
+    /// (the host's session facts): a database server may answer before the write reaches its
+    /// disk, so writes to one scope do not queue behind each other's flushes.
+    async fn state_set_relaxed(
+        &self,
+        scope: &str,
+        key: &str,
+        value: Vec<u8>,
+        quota: Option<StateQuota>,
+    ) -> anyhow::Result<StateWrite> {
+        self.state_set(scope, key, value, quota).await
+    }
+    /// Like [`Storage::state_delete`], relaxed as [`Storage::state_set_relaxed`] is.
+    async fn state_delete_relaxed(&self, scope: &str, key: &str) -> anyhow::Result<()> {
+        self.state_delete(scope, key).await
+    }
     /// Deletes the state values of every scope starting with `scope_prefix` last written
     /// before `before_ms` (or at an unknown time); returns how many went.
     async fn state_expire(&self, scope_prefix: &str, before_ms: i64) -> anyhow::Result<usize>;

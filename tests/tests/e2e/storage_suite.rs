@@ -40,6 +40,7 @@ on_each_backend!(
     a_stale_claim_stores_nothing,
     waiting_work_is_claimed_once_for_the_listed_tenants,
     recent_sends_are_the_sessions_recorded_sends_since_a_time,
+    relaxed_state_writes_count_against_the_quota_like_durable_ones,
 );
 
 fn event(tenant: &str, session_id: i64, body: &str) -> NewEvent {
@@ -435,6 +436,44 @@ async fn recent_sends_are_the_sessions_recorded_sends_since_a_time(store: TestSt
     );
     assert!(db.recent_sends("a", 1, after + 1).await.unwrap().is_empty());
     assert!(db.recent_sends("b", 1, 0).await.unwrap().is_empty());
+}
+
+async fn relaxed_state_writes_count_against_the_quota_like_durable_ones(store: TestStore) {
+    let db = store.open().await;
+    let quota = StateQuota {
+        max_keys: 2,
+        max_bytes: 100,
+    };
+    let set = |key: &'static str, value: Vec<u8>| {
+        let db = db.clone();
+        async move {
+            db.state_set_relaxed("s", key, value, Some(quota))
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(set("a", vec![1; 10]).await, StateWrite::Stored);
+    assert_eq!(set("b", vec![2; 10]).await, StateWrite::Stored);
+    assert!(
+        matches!(set("c", vec![3]).await, StateWrite::OverQuota(_)),
+        "a third key"
+    );
+    assert_eq!(
+        set("a", vec![4; 20]).await,
+        StateWrite::Stored,
+        "a replaced value"
+    );
+    assert!(
+        matches!(set("b", vec![5; 90]).await, StateWrite::OverQuota(_)),
+        "past the bytes"
+    );
+    assert_eq!(db.state_get("s", "a").await.unwrap(), Some(vec![4; 20]));
+    assert_eq!(db.state_get("s", "c").await.unwrap(), None);
+    // The durable path sees the same usage, and a relaxed delete frees it.
+    let durable = db.state_set("s", "d", vec![6], Some(quota)).await.unwrap();
+    assert!(matches!(durable, StateWrite::OverQuota(_)), "{durable:?}");
+    db.state_delete_relaxed("s", "b").await.unwrap();
+    assert_eq!(set("c", vec![3]).await, StateWrite::Stored);
 }
 
 /// Three replicas' worth of storage opened at once on one new database: the migrations run

@@ -120,7 +120,7 @@ pub async fn facts_for(
         };
         match tenant
             .state
-            .state_set(&scope, &key, bytes, Some(bound))
+            .state_set_relaxed(&scope, &key, bytes, Some(bound))
             .await
         {
             Ok(StateWrite::Stored) => {}
@@ -145,7 +145,7 @@ pub async fn facts_for(
 pub async fn forget_session(tenant: &TenantEnv, cache: &FactsCache, session: i64) {
     cache.remove(session);
     let (scope, key) = location(tenant, session);
-    if let Err(e) = tenant.state.state_delete(&scope, &key).await {
+    if let Err(e) = tenant.state.state_delete_relaxed(&scope, &key).await {
         tracing::warn!(tenant = %tenant.id, error = %e, "could not forget session facts");
     }
 }

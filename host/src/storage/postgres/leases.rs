@@ -1,9 +1,10 @@
 //! Claims as rows of `session_leases`, and the writes that must happen under one. A lease is
 //! taken when its row is absent or expired (in the database's clock), so two replicas never
 //! hold it at once; `complete` and `mark_sent` lock the row with the claim's token, so a
-//! takeover waits for them and they fail after one.
-
-use deadpool_postgres::GenericClient;
+//! takeover waits for them and they fail after one. Leases and marks of deliveries are
+//! written on connections that do not wait for the disk: a database crash may lose the newest
+//! of them, which only repeats work (a lease lost is free to take; a delivery not marked is
+//! sent again).
 
 use super::{NOW_MS, PostgresStorage};
 use crate::storage::{Claim, Completion, LeaseLost, Stage};
@@ -38,7 +39,7 @@ pub async fn claim(
     tenant: &str,
     session_id: i64,
 ) -> anyhow::Result<Option<Claim>> {
-    let client = db.client().await?;
+    let client = db.lazy_client().await?;
     let statement = client
         .prepare_cached(&take_lease(
             &format!("VALUES ($1, $2, $3, nextval('lease_tokens'), $4, {NOW_MS} + $5)"),
@@ -92,7 +93,7 @@ pub async fn claim_waiting(
          ORDER BY w.first LIMIT $5",
         waiting = waiting(stage)
     );
-    let client = db.client().await?;
+    let client = db.lazy_client().await?;
     let statement = client.prepare_cached(&take_lease(&source, "$3")).await?;
     let rows = client
         .query(
@@ -110,22 +111,23 @@ pub async fn claim_waiting(
 }
 
 pub async fn renew(db: &PostgresStorage, claim: &Claim) -> anyhow::Result<()> {
-    let client = db.client().await?;
-    extend(&client, db, claim).await
+    let client = db.lazy_client().await?;
+    let statement = client.prepare_cached(EXTEND).await?;
+    let (stage, lease) = (claim.stage.code(), db.lease_ms());
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 5] =
+        [&claim.tenant, &claim.session_id, &stage, &claim.token, &lease];
+    match client.execute(&statement, &params).await? {
+        1 => Ok(()),
+        _ => Err(LeaseLost::of(claim)),
+    }
 }
 
 pub async fn release(db: &PostgresStorage, claim: &Claim) -> anyhow::Result<bool> {
-    let client = db.client().await?;
-    client
-        .execute(
+    let client = db.lazy_client().await?;
+    let delete = client
+        .prepare_cached(
             "DELETE FROM session_leases
              WHERE tenant = $1 AND session_id = $2 AND stage = $3 AND token = $4",
-            &[
-                &claim.tenant,
-                &claim.session_id,
-                &claim.stage.code(),
-                &claim.token,
-            ],
         )
         .await?;
     // A statement of its own, so its snapshot is taken after the delete committed: an event
@@ -142,44 +144,27 @@ pub async fn release(db: &PostgresStorage, claim: &Claim) -> anyhow::Result<bool
                  WHERE tenant = $1 AND session_id = $2 AND status = 2)"
         }
     };
-    let statement = client.prepare_cached(more).await?;
-    Ok(client
-        .query_one(&statement, &[&claim.tenant, &claim.session_id])
-        .await?
-        .get(0))
+    let more = client.prepare_cached(more).await?;
+    let stage = claim.stage.code();
+    let delete_params: [&(dyn tokio_postgres::types::ToSql + Sync); 4] =
+        [&claim.tenant, &claim.session_id, &stage, &claim.token];
+    let more_params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] =
+        [&claim.tenant, &claim.session_id];
+    // Sent together (one round trip); the server runs them one after the other.
+    let (deleted, more) = tokio::join!(
+        client.execute(&delete, &delete_params),
+        client.query_one(&more, &more_params),
+    );
+    deleted?;
+    Ok(more?.get(0))
 }
 
-/// Extends the claim's lease (inside a transaction, also locking its row until the commit);
-/// fails with [`LeaseLost`] when the token is no longer the session's.
-async fn extend(
-    client: &impl GenericClient,
-    db: &PostgresStorage,
-    claim: &Claim,
-) -> anyhow::Result<()> {
-    let statement = client
-        .prepare_cached(&format!(
-            "UPDATE session_leases SET expires_at = {NOW_MS} + $5
-             WHERE tenant = $1 AND session_id = $2 AND stage = $3 AND token = $4"
-        ))
-        .await?;
-    let extended = client
-        .execute(
-            &statement,
-            &[
-                &claim.tenant,
-                &claim.session_id,
-                &claim.stage.code(),
-                &claim.token,
-                &db.lease_ms(),
-            ],
-        )
-        .await?;
-    if extended == 1 {
-        Ok(())
-    } else {
-        Err(LeaseLost::of(claim))
-    }
-}
+/// Extends a claim's lease: `$1` tenant, `$2` session, `$3` stage, `$4` token, `$5` lease
+/// in ms. Inside a transaction, it also locks the lease's row until the commit. No row
+/// changed: the token is no longer the session's ([`LeaseLost`]).
+const EXTEND: &str = "UPDATE session_leases
+     SET expires_at = (extract(epoch from clock_timestamp()) * 1000)::int8 + $5
+     WHERE tenant = $1 AND session_id = $2 AND stage = $3 AND token = $4";
 
 pub async fn complete(
     db: &PostgresStorage,
@@ -189,29 +174,8 @@ pub async fn complete(
     let now = crate::storage::now_ms();
     let mut client = db.client().await?;
     let tx = client.transaction().await?;
-    extend(&tx, db, claim).await?;
     let seqs: Vec<i64> = completions.iter().map(|c| c.seq).collect();
     let errors: Vec<Option<&str>> = completions.iter().map(|c| c.error.as_deref()).collect();
-    let mark = tx
-        .prepare_cached(
-            "UPDATE journal AS j SET processed_at = $1, error = u.e
-             FROM unnest($2::int8[], $3::text[]) AS u(seq, e)
-             WHERE j.seq = u.seq AND j.tenant = $4 AND j.session_id = $5
-               AND j.processed_at IS NULL",
-        )
-        .await?;
-    let marked = tx
-        .execute(
-            &mark,
-            &[&now, &seqs, &errors, &claim.tenant, &claim.session_id],
-        )
-        .await?;
-    anyhow::ensure!(
-        marked as usize == completions.len(),
-        "{} of {} events were no longer pending",
-        completions.len() - marked as usize,
-        completions.len()
-    );
     let mut event_seqs = Vec::new();
     let mut names = Vec::new();
     let mut bodies = Vec::new();
@@ -222,39 +186,61 @@ pub async fn complete(
             bodies.push(activity.body.as_str());
         }
     }
-    let mut ids = Vec::new();
-    if !event_seqs.is_empty() {
-        let insert = tx
-            .prepare_cached(
-                "INSERT INTO outbox (tenant, session_id, event_seq, name, body)
-                 SELECT $1, $2, s, n, b FROM unnest($3::int8[], $4::text[], $5::text[])
-                     WITH ORDINALITY AS u(s, n, b, o) ORDER BY o
-                 RETURNING id",
-            )
-            .await?;
-        let rows = tx
-            .query(
-                &insert,
-                &[
-                    &claim.tenant,
-                    &claim.session_id,
-                    &event_seqs,
-                    &names,
-                    &bodies,
-                ],
-            )
-            .await?;
-        ids = rows.iter().map(|row| row.get(0)).collect();
-        // Inserted in the activities' order, which is the order of their ids.
-        ids.sort_unstable();
+    let mark = tx
+        .prepare_cached(
+            "UPDATE journal AS j SET processed_at = $1, error = u.e
+             FROM unnest($2::int8[], $3::text[]) AS u(seq, e)
+             WHERE j.seq = u.seq AND j.tenant = $4 AND j.session_id = $5
+               AND j.processed_at IS NULL",
+        )
+        .await?;
+    let insert = tx
+        .prepare_cached(
+            "INSERT INTO outbox (tenant, session_id, event_seq, name, body)
+             SELECT $1, $2, s, n, b FROM unnest($3::int8[], $4::text[], $5::text[])
+                 WITH ORDINALITY AS u(s, n, b, o) ORDER BY o
+             RETURNING id",
+        )
+        .await?;
+    let extend = tx.prepare_cached(EXTEND).await?;
+    let (stage, lease) = (claim.stage.code(), db.lease_ms());
+    type Params<'a> = Vec<&'a (dyn tokio_postgres::types::ToSql + Sync)>;
+    let extend_params: Params = vec![&claim.tenant, &claim.session_id, &stage, &claim.token, &lease];
+    let mark_params: Params = vec![&now, &seqs, &errors, &claim.tenant, &claim.session_id];
+    let insert_params: Params = vec![
+        &claim.tenant,
+        &claim.session_id,
+        &event_seqs,
+        &names,
+        &bodies,
+    ];
+    // Sent together (one round trip), run in this order: the lease first, which locks its row
+    // until the commit; if it was lost, the rest is rolled back with the transaction.
+    let (extended, marked, rows) = tokio::join!(
+        tx.execute(&extend, &extend_params),
+        tx.execute(&mark, &mark_params),
+        tx.query(&insert, &insert_params),
+    );
+    if extended? != 1 {
+        return Err(LeaseLost::of(claim));
     }
+    let marked = marked?;
+    anyhow::ensure!(
+        marked as usize == completions.len(),
+        "{} of {} events were no longer pending",
+        completions.len() - marked as usize,
+        completions.len()
+    );
+    // Inserted in the activities' order, which is the order of their ids.
+    let mut ids: Vec<i64> = rows?.iter().map(|row| row.get(0)).collect();
+    ids.sort_unstable();
     tx.commit().await?;
     Ok(ids)
 }
 
 pub async fn mark_sent(db: &PostgresStorage, claim: &Claim, id: i64) -> anyhow::Result<()> {
     let now = crate::storage::now_ms();
-    let client = db.client().await?;
+    let client = db.lazy_client().await?;
     let statement = client
         .prepare_cached(
             "UPDATE outbox SET status = 1, finished_at = $2

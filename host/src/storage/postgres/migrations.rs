@@ -79,6 +79,9 @@ const MIGRATIONS: &[&str] = &[
         seen_at BIGINT NOT NULL,
         PRIMARY KEY (replica, tenant)
     );",
+    // 3: a session's recent sends (pacing taken over), without scanning every session's.
+    "CREATE INDEX outbox_sent_by_session ON outbox (tenant, session_id, finished_at)
+         WHERE status = 1;",
 ];
 
 /// Brings the schema up to date; refuses a database migrated by a newer wasmbot.

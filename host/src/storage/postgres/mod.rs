@@ -44,6 +44,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_millis(1500);
 /// The PostgreSQL implementation of [`Storage`].
 pub struct PostgresStorage {
     pool: Pool,
+    lazy: Pool,
     appender: Appender,
     owner: String,
     lease: Duration,
@@ -62,21 +63,14 @@ impl PostgresStorage {
         if config.get_application_name().is_none() {
             config.application_name("wasmbot");
         }
-        let manager = Manager::from_config(
-            config,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(options.pool_size)
-            .runtime(Runtime::Tokio1)
-            .wait_timeout(Some(CONNECT_TIMEOUT))
-            .create_timeout(Some(CONNECT_TIMEOUT))
-            .recycle_timeout(Some(CONNECT_TIMEOUT))
-            .build()
-            .context("building the PostgreSQL pool")?;
+        let mut lazy_config = config.clone();
+        let lazy_options = match config.get_options() {
+            Some(given) => format!("{given} -c synchronous_commit=off"),
+            None => "-c synchronous_commit=off".to_owned(),
+        };
+        lazy_config.options(&lazy_options);
+        let pool = build_pool(config, options.pool_size)?;
+        let lazy = build_pool(lazy_config, lazy_pool_size(options.pool_size))?;
         let mut client = pool
             .get()
             .await
@@ -88,6 +82,7 @@ impl PostgresStorage {
         Ok(Self {
             appender: Appender::start(pool.clone()),
             pool,
+            lazy,
             owner: format!("pid{}-{:016x}", std::process::id(), fastrand::u64(..)),
             lease: options.lease,
             poll_interval: options.poll_interval,
@@ -98,9 +93,40 @@ impl PostgresStorage {
         self.pool.get().await.context("no PostgreSQL connection")
     }
 
+    /// A connection whose commits do not wait for the disk: for writes whose loss in a
+    /// database crash costs nothing but repeated work (leases, marks of deliveries). They
+    /// still reach the disk in commit order, before any later durable commit.
+    async fn lazy_client(&self) -> anyhow::Result<deadpool_postgres::Object> {
+        self.lazy.get().await.context("no PostgreSQL connection")
+    }
+
     fn lease_ms(&self) -> i64 {
         self.lease.as_millis() as i64
     }
+}
+
+/// The pool of `config`'s connections.
+fn build_pool(config: tokio_postgres::Config, size: usize) -> anyhow::Result<Pool> {
+    let manager = Manager::from_config(
+        config,
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Pool::builder(manager)
+        .max_size(size)
+        .runtime(Runtime::Tokio1)
+        .wait_timeout(Some(CONNECT_TIMEOUT))
+        .create_timeout(Some(CONNECT_TIMEOUT))
+        .recycle_timeout(Some(CONNECT_TIMEOUT))
+        .build()
+        .context("building the PostgreSQL pool")
+}
+
+/// Connections for lease and delivery writes beside `pool_size` durable ones.
+pub fn lazy_pool_size(pool_size: usize) -> usize {
+    (pool_size / 2).max(2)
 }
 
 /// The database's clock in milliseconds since the Unix epoch (leases use one clock).
@@ -135,6 +161,7 @@ impl Storage for PostgresStorage {
 
     fn close(&self) {
         self.pool.close();
+        self.lazy.close();
     }
 
     async fn claim(
@@ -392,11 +419,25 @@ impl Storage for PostgresStorage {
         value: Vec<u8>,
         quota: Option<StateQuota>,
     ) -> anyhow::Result<StateWrite> {
-        state::set(self, scope, key, value, quota).await
+        state::set(&mut self.client().await?, scope, key, value, quota).await
     }
 
     async fn state_delete(&self, scope: &str, key: &str) -> anyhow::Result<()> {
-        state::delete(self, scope, key).await
+        state::delete(&mut self.client().await?, scope, key).await
+    }
+
+    async fn state_set_relaxed(
+        &self,
+        scope: &str,
+        key: &str,
+        value: Vec<u8>,
+        quota: Option<StateQuota>,
+    ) -> anyhow::Result<StateWrite> {
+        state::set_relaxed(&self.lazy_client().await?, scope, key, value, quota).await
+    }
+
+    async fn state_delete_relaxed(&self, scope: &str, key: &str) -> anyhow::Result<()> {
+        state::delete(&mut self.lazy_client().await?, scope, key).await
     }
 
     async fn state_expire(&self, scope_prefix: &str, before_ms: i64) -> anyhow::Result<usize> {

@@ -16,14 +16,14 @@ pub async fn get(db: &PostgresStorage, scope: &str, key: &str) -> anyhow::Result
         .map(|row| row.get(0)))
 }
 
+/// Stores a value on `client` (a durable connection, or a relaxed one).
 pub async fn set(
-    db: &PostgresStorage,
+    client: &mut deadpool_postgres::Object,
     scope: &str,
     key: &str,
     value: Vec<u8>,
     quota: Option<StateQuota>,
 ) -> anyhow::Result<StateWrite> {
-    let mut client = db.client().await?;
     let tx = client.transaction().await?;
     let lock = tx
         .prepare_cached(
@@ -63,8 +63,86 @@ pub async fn set(
     Ok(StateWrite::Stored)
 }
 
-pub async fn delete(db: &PostgresStorage, scope: &str, key: &str) -> anyhow::Result<()> {
-    let mut client = db.client().await?;
+/// Stores a value in one statement on a relaxed connection, without locking the scope's usage
+/// row for longer than the statement: the quota is checked against the usage as last
+/// committed, so writes made at the same moment may pass it by a few entries (the host's
+/// session facts, whose bound need not be exact).
+pub async fn set_relaxed(
+    client: &deadpool_postgres::Object,
+    scope: &str,
+    key: &str,
+    value: Vec<u8>,
+    quota: Option<StateQuota>,
+) -> anyhow::Result<StateWrite> {
+    let statement = client
+        .prepare_cached(
+            "WITH old AS (
+                 SELECT (octet_length(key) + length(value))::int8 AS size FROM bot_state
+                 WHERE scope = $1 AND key = $2),
+             usage AS (
+                 SELECT COALESCE((SELECT keys FROM state_usage WHERE scope = $1), 0) AS keys,
+                        COALESCE((SELECT bytes FROM state_usage WHERE scope = $1), 0) AS bytes),
+             delta AS (
+                 SELECT (CASE WHEN EXISTS (SELECT 1 FROM old) THEN 0 ELSE 1 END)::int8 AS keys,
+                        $5::int8 - COALESCE((SELECT size FROM old), 0) AS bytes),
+             room AS (
+                 SELECT (d.keys <= 0 OR u.keys + d.keys <= $6)
+                    AND (d.bytes <= 0 OR u.bytes + d.bytes <= $7) AS ok
+                 FROM usage u, delta d),
+             put AS (
+                 INSERT INTO bot_state (scope, key, value, written_at)
+                 SELECT $1, $2, $3, $4 FROM room WHERE ok
+                 ON CONFLICT (scope, key)
+                 DO UPDATE SET value = EXCLUDED.value, written_at = EXCLUDED.written_at
+                 RETURNING 1),
+             counted AS (
+                 INSERT INTO state_usage (scope, keys, bytes)
+                 SELECT $1, d.keys, d.bytes FROM delta d WHERE EXISTS (SELECT 1 FROM put)
+                 ON CONFLICT (scope) DO UPDATE
+                     SET keys = state_usage.keys + EXCLUDED.keys,
+                         bytes = state_usage.bytes + EXCLUDED.bytes)
+             SELECT EXISTS (SELECT 1 FROM put), (SELECT keys FROM usage), (SELECT bytes FROM usage),
+                    (SELECT keys FROM delta), (SELECT bytes FROM delta)",
+        )
+        .await?;
+    let size = (key.len() + value.len()) as i64;
+    let (max_keys, max_bytes) = quota.map_or((i64::MAX, i64::MAX), |q| {
+        (
+            i64::try_from(q.max_keys).unwrap_or(i64::MAX),
+            i64::try_from(q.max_bytes).unwrap_or(i64::MAX),
+        )
+    });
+    let row = client
+        .query_one(
+            &statement,
+            &[
+                &scope,
+                &key,
+                &value,
+                &crate::storage::now_ms(),
+                &size,
+                &max_keys,
+                &max_bytes,
+            ],
+        )
+        .await?;
+    if row.get(0) {
+        return Ok(StateWrite::Stored);
+    }
+    let (keys, bytes, keys_delta, bytes_delta): (i64, i64, i64, i64) =
+        (row.get(1), row.get(2), row.get(3), row.get(4));
+    let reason = quota
+        .and_then(|q| q.refusal(keys, bytes, keys_delta, bytes_delta))
+        .unwrap_or_else(|| "over the quota".to_owned());
+    Ok(StateWrite::OverQuota(reason))
+}
+
+/// Removes a value on `client` (a durable connection, or a relaxed one).
+pub async fn delete(
+    client: &mut deadpool_postgres::Object,
+    scope: &str,
+    key: &str,
+) -> anyhow::Result<()> {
     let tx = client.transaction().await?;
     let statement = tx
         .prepare_cached(
