@@ -128,7 +128,7 @@ impl Drop for Journaling<'_> {
 }
 
 /// An event counted in the backlog before it is journaled; dropped without [`Counted::keep`]
-/// (the append failed, or the request was cancelled), the count is taken back.
+/// (the append failed), the count is taken back.
 struct Counted<'a> {
     dispatcher: &'a Dispatcher,
     tenant: &'a Tenant,
@@ -354,7 +354,9 @@ impl Dispatcher {
     }
 
     /// Journals `body` (durably) and schedules its session. When this returns `Ok`, the event
-    /// will reach the bot even if the process dies the next moment.
+    /// will reach the bot even if the process dies the next moment. The work runs on a task
+    /// of its own: a caller that goes away (a client that hung up) cannot stop it half-way, so
+    /// an event that gets journaled is always counted and scheduled.
     pub async fn accept(
         self: &Arc<Self>,
         tenant: &Arc<Tenant>,
@@ -362,8 +364,21 @@ impl Dispatcher {
         body: Vec<u8>,
     ) -> Result<(), Refusal> {
         self.admit(tenant)?;
+        let (dispatcher, tenant) = (self.clone(), tenant.clone());
+        tokio::spawn(async move { dispatcher.journal(&tenant, session_id, body).await })
+            .await
+            .unwrap_or(Err(Refusal::Storage))
+    }
+
+    /// [`Dispatcher::accept`]'s work, once admitted.
+    async fn journal(
+        self: &Arc<Self>,
+        tenant: &Arc<Tenant>,
+        session_id: i64,
+        body: Vec<u8>,
+    ) -> Result<(), Refusal> {
         let received_at_ms = now_ms();
-        // Counted before the append: a handler dropped while it waits must not undercount.
+        // Counted before the append, so the event's processing never finds it uncounted.
         tenant.backlog.fetch_add(1, Ordering::SeqCst);
         self.backlog.fetch_add(1, Ordering::SeqCst);
         let counted = Counted {

@@ -2,6 +2,7 @@
 
 mod bench_tool;
 mod bot_failures;
+mod cancelled_webhooks;
 mod chat_page_browser;
 mod crash_recovery;
 mod delivery_faults;

@@ -114,8 +114,13 @@ pub async fn renew(db: &PostgresStorage, claim: &Claim) -> anyhow::Result<()> {
     let client = db.lazy_client().await?;
     let statement = client.prepare_cached(EXTEND).await?;
     let (stage, lease) = (claim.stage.code(), db.lease_ms());
-    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 5] =
-        [&claim.tenant, &claim.session_id, &stage, &claim.token, &lease];
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 5] = [
+        &claim.tenant,
+        &claim.session_id,
+        &stage,
+        &claim.token,
+        &lease,
+    ];
     match client.execute(&statement, &params).await? {
         1 => Ok(()),
         _ => Err(LeaseLost::of(claim)),
@@ -205,7 +210,13 @@ pub async fn complete(
     let extend = tx.prepare_cached(EXTEND).await?;
     let (stage, lease) = (claim.stage.code(), db.lease_ms());
     type Params<'a> = Vec<&'a (dyn tokio_postgres::types::ToSql + Sync)>;
-    let extend_params: Params = vec![&claim.tenant, &claim.session_id, &stage, &claim.token, &lease];
+    let extend_params: Params = vec![
+        &claim.tenant,
+        &claim.session_id,
+        &stage,
+        &claim.token,
+        &lease,
+    ];
     let mark_params: Params = vec![&now, &seqs, &errors, &claim.tenant, &claim.session_id];
     let insert_params: Params = vec![
         &claim.tenant,
