@@ -47,7 +47,7 @@ client_secret_file = {secret:?}
     // Polled once (up to where it waits for the commit), then dropped, as the handler of a
     // client that hung up is. (With the append in the caller's own future, this drop lands
     // mid-append: the count was taken back although the event was stored.)
-    let mut accepting = std::pin::pin!(accepting);
+    let mut accepting = Box::pin(accepting);
     let _ = std::future::poll_fn(|cx| Poll::Ready(accepting.as_mut().poll(cx))).await;
     drop(accepting);
     // While the bot works on the event, it counts in the backlog.
