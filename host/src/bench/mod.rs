@@ -4,6 +4,7 @@
 //! run with the echo bot compiled natively into the host (same journal and delivery, no
 //! sandbox), so the sandbox's cost is a ratio measured in one run.
 
+mod external;
 mod load;
 mod noisy;
 mod postgres;
@@ -42,6 +43,17 @@ pub enum Backend {
     /// PostgreSQL, with this many replicas (in this process, each with its own storage pool,
     /// runtime and dispatcher) sharing it; the load goes round robin over them.
     Postgres(usize),
+    /// A server outside this process (`--target`, by its index): whatever it runs.
+    External(usize),
+}
+
+/// Servers outside this process driven with the same load (`--target`).
+#[derive(Debug, Clone)]
+pub struct ExternalTargets {
+    /// Their webhook URLs (token included).
+    pub urls: Vec<String>,
+    /// Where the sink listens: their mluvii `base_url` must point here.
+    pub sink_listen: std::net::SocketAddr,
 }
 
 /// The PostgreSQL runs of a bench (`--postgres-url-env`).
@@ -73,6 +85,8 @@ pub struct BenchOptions {
     pub noisy_plugin: Option<PathBuf>,
     /// Also run on PostgreSQL, with replicas.
     pub postgres: Option<PostgresBench>,
+    /// Also drive servers outside this process.
+    pub targets: Option<ExternalTargets>,
 }
 
 /// The figures of one run.
@@ -174,6 +188,7 @@ pub async fn run_once(
     let replicas = match backend {
         Backend::Sqlite => 1,
         Backend::Postgres(replicas) => replicas.max(1),
+        Backend::External(_) => anyhow::bail!("an external target runs through external::run"),
     };
     if let Backend::Postgres(_) = backend {
         let pg = options
@@ -288,8 +303,20 @@ pub fn row(label: &str, f: &Figures) -> String {
     let db_cpu = f
         .db_cpu_us_per_event
         .map_or("–".to_owned(), |us| format!("{us:.0} µs"));
+    // Not measured (a server outside this process).
+    let known = |value: f64, unit: &str| {
+        if value.is_nan() {
+            "–".to_owned()
+        } else {
+            format!("{value:.0} {unit}")
+        }
+    };
+    let (cpu, rss) = (
+        known(f.cpu_us_per_event, "µs"),
+        known(f.peak_rss_mib, "MiB"),
+    );
     format!(
-        "| {label} | {:.0} | {:.0} | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {} | {:.0} µs | {db_cpu} | {:.0} MiB |",
+        "| {label} | {:.0} | {:.0} | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {} | {cpu} | {db_cpu} | {rss} |",
         f.delivered_per_sec,
         f.acked_per_sec,
         f.ack_ms[0],
@@ -298,8 +325,6 @@ pub fn row(label: &str, f: &Figures) -> String {
         f.e2e_ms[0],
         f.e2e_ms[1],
         f.backlog_at_end,
-        f.cpu_us_per_event,
-        f.peak_rss_mib
     )
 }
 
@@ -363,8 +388,26 @@ pub async fn run_bench(options: &BenchOptions) -> anyhow::Result<Vec<Figures>> {
             runs.push((*variant, Backend::Postgres(*replicas), None));
         }
     }
+    if let Some(targets) = &options.targets {
+        for index in 0..targets.urls.len() {
+            runs.push((Variant::Wasm, Backend::External(index), None));
+        }
+    }
+    // One sink for every external run, at the address their configurations name.
+    let external_sink = match &options.targets {
+        Some(targets) => Some(
+            ServedSink::start_on(targets.sink_listen, Instant::now())
+                .await
+                .with_context(|| format!("the sink cannot listen on {}", targets.sink_listen))?,
+        ),
+        None => None,
+    };
     let label = |variant: Variant, backend: Backend, noisy: bool| {
         let name = match backend {
+            Backend::External(index) => {
+                let urls = options.targets.as_ref().map(|t| &t.urls[..]).unwrap_or(&[]);
+                return format!("target {}", external::display_url(&urls[index]));
+            }
             Backend::Sqlite if options.postgres.is_some() => format!("{variant:?}, SQLite"),
             Backend::Sqlite => format!("{variant:?}"),
             Backend::Postgres(1) => format!("{variant:?}, PostgreSQL, 1 replica"),
@@ -379,7 +422,12 @@ pub async fn run_bench(options: &BenchOptions) -> anyhow::Result<Vec<Figures>> {
     let mut all: Vec<Vec<Figures>> = runs.iter().map(|_| Vec::new()).collect();
     for round in 1..=options.rounds.max(1) {
         for (i, (variant, backend, noisy)) in runs.iter().enumerate() {
-            let figures = run_once(options, *variant, *backend, *noisy).await?;
+            let figures = match (backend, &options.targets, &external_sink) {
+                (Backend::External(index), Some(targets), Some(sink)) => {
+                    external::run(*index, &targets.urls[*index], &options.load, sink).await?
+                }
+                _ => run_once(options, *variant, *backend, *noisy).await?,
+            };
             let name = label(*variant, *backend, noisy.is_some());
             println!("{}", row(&format!("{name} (round {round})"), &figures));
             if let Some(load) = figures.noisy {
@@ -392,6 +440,14 @@ pub async fn run_bench(options: &BenchOptions) -> anyhow::Result<Vec<Figures>> {
         }
     }
     let medians: Vec<Figures> = all.iter().map(|rounds| medians(rounds)).collect();
+    let headline: Vec<String> = medians
+        .iter()
+        .map(|f| {
+            let name = label(f.variant, f.backend, f.noisy.is_some());
+            format!("{name} {:.0}", f.delivered_per_sec)
+        })
+        .collect();
+    println!("\ndelivered per second (median): {}", headline.join(" · "));
     println!("\nmedians:\n{HEADER}");
     for figures in &medians {
         let name = label(figures.variant, figures.backend, figures.noisy.is_some());

@@ -47,6 +47,13 @@ impl Sink {
         self.last_us.load(Ordering::SeqCst)
     }
 
+    /// Forgets what it saw (a new run against the same sink).
+    pub fn reset(&self) {
+        self.delivered.store(0, Ordering::SeqCst);
+        self.last_us.store(0, Ordering::SeqCst);
+        self.latencies_us.lock().unwrap().clear();
+    }
+
     /// The end-to-end latencies seen so far, sorted.
     pub fn latencies_us(&self) -> Vec<u64> {
         let mut latencies = self.latencies_us.lock().unwrap().clone();
@@ -111,8 +118,16 @@ pub struct ServedSink {
 impl ServedSink {
     /// Serves a new sink whose clock starts at `started`.
     pub async fn start(started: Instant) -> std::io::Result<Self> {
+        Self::start_on("127.0.0.1:0".parse().expect("an address"), started).await
+    }
+
+    /// Serves a new sink on `address` (a fixed one, for a server configured beforehand).
+    pub async fn start_on(
+        address: std::net::SocketAddr,
+        started: Instant,
+    ) -> std::io::Result<Self> {
         let sink = Sink::new(started);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let listener = tokio::net::TcpListener::bind(address).await?;
         let url = format!("http://{}", listener.local_addr()?);
         let router = sink.router();
         let server = tokio::spawn(async move { axum::serve(listener, router).await });

@@ -14,10 +14,11 @@ pub struct BenchArgs {
     #[arg(long, default_value = "plugins/target/wasm32-wasip2/release/echo.wasm")]
     pub plugin: PathBuf,
     /// Webhooks per run.
-    #[arg(long, default_value_t = 20_000)]
+    #[arg(long, default_value_t = 150_000)]
     pub events: usize,
-    /// Sessions the webhooks are spread over.
-    #[arg(long, default_value_t = 2_000)]
+    /// Sessions the webhooks are spread over, round robin (the default: real traffic, many
+    /// chats with few events each; half of them get two, the rest one).
+    #[arg(long, default_value_t = 100_000)]
     pub sessions: usize,
     /// Tenants, each with the echo bot.
     #[arg(long, default_value_t = 1)]
@@ -28,7 +29,8 @@ pub struct BenchArgs {
     /// Webhooks per second (0: as fast as they are answered).
     #[arg(long, default_value_t = 0.0)]
     pub rate: f64,
-    /// Which bots: `wasm`, `native`, or `both` (interleaved in each round).
+    /// Which bots run in this process: `wasm`, `native`, `both` (interleaved in each round), or
+    /// `none` (only `--target`s).
     #[arg(long, default_value = "both")]
     pub bot: String,
     /// Rounds; medians are reported.
@@ -53,6 +55,14 @@ pub struct BenchArgs {
     /// robin over them), each beside the SQLite default in every round.
     #[arg(long, value_delimiter = ',', default_value = "1")]
     pub replicas: Vec<usize>,
+    /// Also drive a server outside this process with the same load, in every round: its
+    /// webhook URL, token included (repeatable). Its mluvii `base_url` must be the sink
+    /// (`--sink-listen`), and it must answer each `Text` with `You said: <text>`.
+    #[arg(long = "target")]
+    pub targets: Vec<String>,
+    /// With `--target`: where the sink (the targets' mluvii) listens.
+    #[arg(long, default_value = "127.0.0.1:9100")]
+    pub sink_listen: std::net::SocketAddr,
     /// With `--scale`: how many untouched tenants get a first event.
     #[arg(long, default_value_t = 20)]
     pub probes: usize,
@@ -75,7 +85,9 @@ pub fn bench(args: &BenchArgs) -> anyhow::Result<()> {
         "wasm" => vec![Variant::Wasm],
         "native" => vec![Variant::Native],
         "both" => vec![Variant::Native, Variant::Wasm],
-        other => bail!("--bot {other:?}: use wasm, native or both"),
+        "none" if !args.targets.is_empty() => vec![],
+        "none" => bail!("--bot none needs a --target"),
+        other => bail!("--bot {other:?}: use wasm, native, both or none"),
     };
     let options = BenchOptions {
         plugin: args.plugin.clone(),
@@ -96,6 +108,10 @@ pub fn bench(args: &BenchArgs) -> anyhow::Result<()> {
             }),
             None => None,
         },
+        targets: (!args.targets.is_empty()).then(|| crate::bench::ExternalTargets {
+            urls: args.targets.clone(),
+            sink_listen: args.sink_listen,
+        }),
         durability: if args.no_fsync {
             Durability::None
         } else {

@@ -1,9 +1,12 @@
 //! `wasmbot bench` itself: a small run of both variants delivers everything it acknowledged
-//! and reports sane figures.
+//! and reports sane figures; the same load against a `wasmbot serve` outside the bench.
 
+use std::process::Command;
 use wasmbot::bench::{Backend, BenchOptions, LoadShape, PostgresBench, Variant, run_once};
 use wasmbot::storage::Durability;
-use wasmbot_tests::plugins;
+
+use wasmbot_tests::serve_process::{ServeProcess, TOKEN, write_config};
+use wasmbot_tests::{plugins, wasmbot_bin};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_small_bench_run_of_both_bots_delivers_what_it_acknowledged() {
@@ -21,6 +24,7 @@ async fn a_small_bench_run_of_both_bots_delivers_what_it_acknowledged() {
         durability: Durability::None,
         noisy_plugin: None,
         postgres: None,
+        targets: None,
     };
     for variant in [Variant::Native, Variant::Wasm] {
         let figures = run_once(&options, variant, Backend::Sqlite, None)
@@ -52,6 +56,7 @@ async fn a_bench_run_with_the_noisy_neighbour_delivers_the_healthy_tenants_event
         durability: Durability::None,
         noisy_plugin: Some(plugins::MISBEHAVING.into()),
         postgres: None,
+        targets: None,
     };
     let figures = run_once(
         &options,
@@ -87,6 +92,7 @@ async fn a_bench_run_on_postgres_with_two_replicas_delivers_what_it_acknowledged
             url: wasmbot::config::Secret::new(url),
             replicas: vec![2],
         }),
+        targets: None,
     };
     // Twice: the second run starts on emptied tables.
     for _ in 0..2 {
@@ -101,4 +107,56 @@ async fn a_bench_run_on_postgres_with_two_replicas_delivers_what_it_acknowledged
             "{figures:?}"
         );
     }
+}
+
+/// `wasmbot bench --bot none --target URL`: the load goes to a real `wasmbot serve` whose
+/// mluvii is the bench's sink; everything acknowledged is delivered and reported, and the
+/// report does not show the webhook token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bench_run_against_an_external_server_reports_its_deliveries() {
+    let sink = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let sink_address = sink.local_addr().unwrap();
+    drop(sink);
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &format!("http://{sink_address}"),
+        "",
+        &[("acme", plugins::ECHO, 7, "")],
+    );
+    let server = ServeProcess::start(&config);
+    let out = Command::new(wasmbot_bin())
+        .args(["bench", "--bot", "none", "--rounds", "1", "--events", "300"])
+        .args([
+            "--sessions",
+            "30",
+            "--concurrency",
+            "8",
+            "--plugin",
+            plugins::ECHO,
+        ])
+        .arg("--target")
+        .arg(server.webhook("acme"))
+        .arg("--sink-listen")
+        .arg(sink_address.to_string())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let row = stdout
+        .lines()
+        .find(|l| l.contains("/webhook/acme (round 1)"))
+        .unwrap_or_else(|| panic!("no row for the target: {stdout}"));
+    let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+    assert!(cells[2].parse::<f64>().unwrap() > 0.0, "{row}");
+    assert!(!stdout.contains(TOKEN), "the token is shown: {stdout}");
+    assert!(!stdout.contains("only "), "deliveries missing: {stdout}");
+    assert!(
+        stdout.contains("delivered per second (median): target"),
+        "{stdout}"
+    );
 }
