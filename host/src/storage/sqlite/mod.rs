@@ -124,7 +124,54 @@ fn start(
     };
     conn.pragma_update(None, "synchronous", synchronous)?;
     migrations::migrate(&mut conn, migrations)?;
-    Writer::start(conn).context("starting a storage thread")
+    Writer::start(conn, durability == Durability::Fsync).context("starting a storage thread")
+}
+
+/// Stores a state value unless the scope would be over `quota` (on the state writer).
+fn set_state(
+    conn: &Connection,
+    scope: &str,
+    key: &str,
+    value: Vec<u8>,
+    quota: Option<StateQuota>,
+) -> rusqlite::Result<StateWrite> {
+    let old: Option<i64> = conn
+        .prepare_cached("SELECT LENGTH(value) FROM bot_state WHERE scope = ?1 AND key = ?2")?
+        .query_row(params![scope, key], |row| row.get(0))
+        .optional()?;
+    let entry_bytes = |value_len: i64| key.len() as i64 + value_len;
+    let (keys_delta, bytes_delta) = match old {
+        Some(old_len) => (0, entry_bytes(value.len() as i64) - entry_bytes(old_len)),
+        None => (1, entry_bytes(value.len() as i64)),
+    };
+    if let Some(quota) = quota {
+        let (keys, bytes) = usage(conn, scope)?;
+        if let Some(refusal) = quota.refusal(keys, bytes, keys_delta, bytes_delta) {
+            return Ok(StateWrite::OverQuota(refusal));
+        }
+    }
+    conn.prepare_cached(
+        "INSERT INTO bot_state (scope, key, value, written_at) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (scope, key)
+         DO UPDATE SET value = excluded.value, written_at = excluded.written_at",
+    )?
+    .execute(params![scope, key, value, super::now_ms()])?;
+    add_usage(conn, scope, keys_delta, bytes_delta)?;
+    Ok(StateWrite::Stored)
+}
+
+/// Removes a state value (on the state writer).
+fn delete_state(conn: &Connection, scope: &str, key: &str) -> rusqlite::Result<()> {
+    let old: Option<i64> = conn
+        .prepare_cached(
+            "DELETE FROM bot_state WHERE scope = ?1 AND key = ?2 RETURNING LENGTH(value)",
+        )?
+        .query_row(params![scope, key], |row| row.get(0))
+        .optional()?;
+    if let Some(old_len) = old {
+        add_usage(conn, scope, -1, -(key.len() as i64 + old_len))?;
+    }
+    Ok(())
 }
 
 fn outbox_entry(row: &Row<'_>) -> rusqlite::Result<OutboxEntry> {
@@ -340,7 +387,7 @@ impl Storage for SqliteStorage {
         // fail, the claim is spoiled and the sender stops at its next activity; and no later
         // activity is recorded sent while an earlier one is not, so the session is sent again
         // from the first unrecorded one, in order.
-        self.writer.submit(
+        self.writer.submit_relaxed(
             move |conn| {
                 let marked = conn
                     .prepare_cached(
@@ -506,51 +553,34 @@ impl Storage for SqliteStorage {
     ) -> anyhow::Result<StateWrite> {
         let (scope, key) = (scope.to_owned(), key.to_owned());
         self.state
-            .call(move |conn| {
-                let old: Option<i64> = conn
-                    .prepare_cached(
-                        "SELECT LENGTH(value) FROM bot_state WHERE scope = ?1 AND key = ?2",
-                    )?
-                    .query_row(params![scope, key], |row| row.get(0))
-                    .optional()?;
-                let entry_bytes = |value_len: i64| key.len() as i64 + value_len;
-                let (keys_delta, bytes_delta) = match old {
-                    Some(old_len) => (0, entry_bytes(value.len() as i64) - entry_bytes(old_len)),
-                    None => (1, entry_bytes(value.len() as i64)),
-                };
-                if let Some(quota) = quota {
-                    let (keys, bytes) = usage(conn, &scope)?;
-                    if let Some(refusal) = quota.refusal(keys, bytes, keys_delta, bytes_delta) {
-                        return Ok(StateWrite::OverQuota(refusal));
-                    }
-                }
-                conn.prepare_cached(
-                    "INSERT INTO bot_state (scope, key, value, written_at) VALUES (?1, ?2, ?3, ?4)
-                     ON CONFLICT (scope, key)
-                     DO UPDATE SET value = excluded.value, written_at = excluded.written_at",
-                )?
-                .execute(params![scope, key, value, super::now_ms()])?;
-                add_usage(conn, &scope, keys_delta, bytes_delta)?;
-                Ok(StateWrite::Stored)
-            })
+            .call(move |conn| set_state(conn, &scope, &key, value, quota))
             .await
     }
 
     async fn state_delete(&self, scope: &str, key: &str) -> anyhow::Result<()> {
         let (scope, key) = (scope.to_owned(), key.to_owned());
         self.state
-            .call(move |conn| {
-                let old: Option<i64> = conn
-                    .prepare_cached(
-                        "DELETE FROM bot_state WHERE scope = ?1 AND key = ?2 RETURNING LENGTH(value)",
-                    )?
-                    .query_row(params![scope, key], |row| row.get(0))
-                    .optional()?;
-                if let Some(old_len) = old {
-                    add_usage(conn, &scope, -1, -(key.len() as i64 + old_len))?;
-                }
-                Ok(())
-            })
+            .call(move |conn| delete_state(conn, &scope, &key))
+            .await
+    }
+
+    async fn state_set_relaxed(
+        &self,
+        scope: &str,
+        key: &str,
+        value: Vec<u8>,
+        quota: Option<StateQuota>,
+    ) -> anyhow::Result<StateWrite> {
+        let (scope, key) = (scope.to_owned(), key.to_owned());
+        self.state
+            .call_relaxed(move |conn| set_state(conn, &scope, &key, value, quota))
+            .await
+    }
+
+    async fn state_delete_relaxed(&self, scope: &str, key: &str) -> anyhow::Result<()> {
+        let (scope, key) = (scope.to_owned(), key.to_owned());
+        self.state
+            .call_relaxed(move |conn| delete_state(conn, &scope, &key))
             .await
     }
 

@@ -1,7 +1,10 @@
 //! The one thread that owns the database connection. Callers send jobs; the thread takes every
 //! job waiting, runs them in one transaction (each inside its own savepoint, so a failing job
 //! rolls back alone), commits once, and only then answers them: group commit, so many
-//! concurrent webhooks share one fsync.
+//! concurrent webhooks share one fsync. A batch made only of relaxed jobs (writes whose loss
+//! in a crash repeats work or forgets little: marks of deliveries, the host's session facts)
+//! is committed without waiting for the disk; it reaches the disk with the next durable one,
+//! in order.
 
 use std::sync::mpsc;
 use std::thread::JoinHandle;
@@ -16,20 +19,24 @@ const MAX_BATCH: usize = 1024;
 /// transaction's fate is known.
 type Job = Box<dyn FnOnce(&Connection) -> Box<dyn FnOnce(Result<(), String>) + Send> + Send>;
 
+/// A job and whether it is relaxed.
+type Queued = (Job, bool);
+
 /// A handle to the writer thread; the thread commits what is queued and ends when the last
 /// handle is dropped.
 pub struct Writer {
-    jobs: Option<mpsc::Sender<Job>>,
+    jobs: Option<mpsc::Sender<Queued>>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl Writer {
-    /// Starts the thread on `conn`.
-    pub fn start(conn: Connection) -> std::io::Result<Self> {
-        let (jobs, queue) = mpsc::channel::<Job>();
+    /// Starts the thread on `conn`, whose commits wait for the disk when `fsync` (then
+    /// relaxed batches are committed without).
+    pub fn start(conn: Connection, fsync: bool) -> std::io::Result<Self> {
+        let (jobs, queue) = mpsc::channel::<Queued>();
         let thread = std::thread::Builder::new()
             .name("wasmbot-storage".into())
-            .spawn(move || run(conn, queue))?;
+            .spawn(move || run(conn, queue, fsync))?;
         Ok(Self {
             jobs: Some(jobs),
             thread: Some(thread),
@@ -41,6 +48,22 @@ impl Writer {
     pub async fn call<R: Send + 'static>(
         &self,
         job: impl FnOnce(&Connection) -> rusqlite::Result<R> + Send + 'static,
+    ) -> anyhow::Result<R> {
+        self.call_with(job, false).await
+    }
+
+    /// Like [`Writer::call`] for a relaxed job: its commit need not wait for the disk.
+    pub async fn call_relaxed<R: Send + 'static>(
+        &self,
+        job: impl FnOnce(&Connection) -> rusqlite::Result<R> + Send + 'static,
+    ) -> anyhow::Result<R> {
+        self.call_with(job, true).await
+    }
+
+    async fn call_with<R: Send + 'static>(
+        &self,
+        job: impl FnOnce(&Connection) -> rusqlite::Result<R> + Send + 'static,
+        relaxed: bool,
     ) -> anyhow::Result<R> {
         let (reply, answer) = oneshot::channel();
         let job: Job = Box::new(move |conn| {
@@ -57,7 +80,7 @@ impl Writer {
         self.jobs
             .as_ref()
             .expect("present until dropped")
-            .send(job)
+            .send((job, relaxed))
             .map_err(|_| anyhow::anyhow!("storage thread has stopped"))?;
         answer
             .await
@@ -66,9 +89,9 @@ impl Writer {
 }
 
 impl Writer {
-    /// Queues `job` for the next transaction without waiting for it; if the job or its
-    /// commit fails, `failed` is called with the reason (on the writer thread).
-    pub fn submit(
+    /// Queues a relaxed `job` for the next transaction without waiting for it; if the job or
+    /// its commit fails, `failed` is called with the reason (on the writer thread).
+    pub fn submit_relaxed(
         &self,
         job: impl FnOnce(&Connection) -> rusqlite::Result<()> + Send + 'static,
         failed: impl FnOnce(String) + Send + 'static,
@@ -84,7 +107,7 @@ impl Writer {
         self.jobs
             .as_ref()
             .expect("present until dropped")
-            .send(job)
+            .send((job, true))
             .map_err(|_| anyhow::anyhow!("storage thread has stopped"))
     }
 }
@@ -170,14 +193,34 @@ fn run_batch(conn: &Connection, batch: &mut Vec<Job>) {
     }
 }
 
-fn run(conn: Connection, queue: mpsc::Receiver<Job>) {
+fn run(conn: Connection, queue: mpsc::Receiver<Queued>, fsync: bool) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut syncing = fsync;
     while let Ok(first) = queue.recv() {
-        batch.push(first);
+        let mut relaxed = first.1;
+        batch.push(first.0);
         while batch.len() < MAX_BATCH {
             match queue.try_recv() {
-                Ok(job) => batch.push(job),
+                Ok((job, job_relaxed)) => {
+                    relaxed &= job_relaxed;
+                    batch.push(job);
+                }
                 Err(_) => break,
+            }
+        }
+        // Only between transactions: SQLite does not change it inside one.
+        let sync_this = fsync && !relaxed;
+        if sync_this != syncing {
+            let level = if sync_this { "FULL" } else { "OFF" };
+            match conn.pragma_update(None, "synchronous", level) {
+                Ok(()) => syncing = sync_this,
+                Err(e) if sync_this => {
+                    // Never commit a durable job without the disk: its callers get an error.
+                    tracing::error!(error = %e, "could not make commits wait for the disk again");
+                    batch.clear();
+                    continue;
+                }
+                Err(e) => tracing::warn!(error = %e, "relaxed writes are committed with fsync"),
             }
         }
         run_batch(&conn, &mut batch);
@@ -192,7 +235,7 @@ mod tests {
     async fn a_transaction_rolled_back_by_an_error_fails_its_jobs_and_the_rest_get_a_new_one() {
         let conn = Connection::open_in_memory().unwrap();
         conn.execute_batch("CREATE TABLE t (n INTEGER)").unwrap();
-        let writer = std::sync::Arc::new(Writer::start(conn).unwrap());
+        let writer = std::sync::Arc::new(Writer::start(conn, false).unwrap());
         // Holds the thread, so the next three jobs arrive as one batch.
         let blocking = writer.clone();
         let blocked = tokio::spawn(async move {
@@ -239,5 +282,25 @@ mod tests {
             [3],
             "the job after the rollback ran in a transaction of its own"
         );
+    }
+
+    #[tokio::test]
+    async fn a_batch_of_relaxed_jobs_commits_without_fsync_and_a_durable_one_with_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = Connection::open(dir.path().join("db")).unwrap();
+        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL")
+            .unwrap();
+        let writer = Writer::start(conn, true).unwrap();
+        let level = |conn: &Connection| conn.query_row("PRAGMA synchronous", [], |r| r.get(0));
+        let relaxed: i64 = writer.call_relaxed(level).await.unwrap();
+        assert_eq!(relaxed, 0, "OFF for a relaxed batch");
+        let durable: i64 = writer.call(level).await.unwrap();
+        assert_eq!(durable, 2, "FULL again for a durable one");
+        // A writer that never fsyncs stays that way.
+        let conn = Connection::open(dir.path().join("other")).unwrap();
+        conn.execute_batch("PRAGMA synchronous = OFF").unwrap();
+        let unsynced = Writer::start(conn, false).unwrap();
+        let durable: i64 = unsynced.call(level).await.unwrap();
+        assert_eq!(durable, 0);
     }
 }
