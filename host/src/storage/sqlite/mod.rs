@@ -102,6 +102,25 @@ impl SqliteStorage {
         })
     }
 
+    async fn set_state(
+        &self,
+        scope: &str,
+        key: &str,
+        value: Vec<u8>,
+        quota: Option<StateQuota>,
+        relaxed: bool,
+    ) -> anyhow::Result<StateWrite> {
+        let (scope, key) = (scope.to_owned(), key.to_owned());
+        let job = move |conn: &Connection| set_state(conn, &scope, &key, value, quota);
+        self.state.call_with(job, relaxed).await
+    }
+
+    async fn delete_state(&self, scope: &str, key: &str, relaxed: bool) -> anyhow::Result<()> {
+        let (scope, key) = (scope.to_owned(), key.to_owned());
+        let job = move |conn: &Connection| delete_state(conn, &scope, &key);
+        self.state.call_with(job, relaxed).await
+    }
+
     fn check(&self, claim: &Claim) -> anyhow::Result<()> {
         if self.leases.holds(claim) {
             Ok(())
@@ -551,17 +570,11 @@ impl Storage for SqliteStorage {
         value: Vec<u8>,
         quota: Option<StateQuota>,
     ) -> anyhow::Result<StateWrite> {
-        let (scope, key) = (scope.to_owned(), key.to_owned());
-        self.state
-            .call(move |conn| set_state(conn, &scope, &key, value, quota))
-            .await
+        self.set_state(scope, key, value, quota, false).await
     }
 
     async fn state_delete(&self, scope: &str, key: &str) -> anyhow::Result<()> {
-        let (scope, key) = (scope.to_owned(), key.to_owned());
-        self.state
-            .call(move |conn| delete_state(conn, &scope, &key))
-            .await
+        self.delete_state(scope, key, false).await
     }
 
     async fn state_set_relaxed(
@@ -571,17 +584,11 @@ impl Storage for SqliteStorage {
         value: Vec<u8>,
         quota: Option<StateQuota>,
     ) -> anyhow::Result<StateWrite> {
-        let (scope, key) = (scope.to_owned(), key.to_owned());
-        self.state
-            .call_relaxed(move |conn| set_state(conn, &scope, &key, value, quota))
-            .await
+        self.set_state(scope, key, value, quota, true).await
     }
 
     async fn state_delete_relaxed(&self, scope: &str, key: &str) -> anyhow::Result<()> {
-        let (scope, key) = (scope.to_owned(), key.to_owned());
-        self.state
-            .call_relaxed(move |conn| delete_state(conn, &scope, &key))
-            .await
+        self.delete_state(scope, key, true).await
     }
 
     async fn state_expire(&self, scope_prefix: &str, before_ms: i64) -> anyhow::Result<usize> {

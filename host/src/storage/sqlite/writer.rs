@@ -52,15 +52,9 @@ impl Writer {
         self.call_with(job, false).await
     }
 
-    /// Like [`Writer::call`] for a relaxed job: its commit need not wait for the disk.
-    pub async fn call_relaxed<R: Send + 'static>(
-        &self,
-        job: impl FnOnce(&Connection) -> rusqlite::Result<R> + Send + 'static,
-    ) -> anyhow::Result<R> {
-        self.call_with(job, true).await
-    }
-
-    async fn call_with<R: Send + 'static>(
+    /// [`Writer::call`]; when `relaxed`, for a relaxed job (its commit need not wait for
+    /// the disk).
+    pub async fn call_with<R: Send + 'static>(
         &self,
         job: impl FnOnce(&Connection) -> rusqlite::Result<R> + Send + 'static,
         relaxed: bool,
@@ -292,7 +286,7 @@ mod tests {
             .unwrap();
         let writer = Writer::start(conn, true).unwrap();
         let level = |conn: &Connection| conn.query_row("PRAGMA synchronous", [], |r| r.get(0));
-        let relaxed: i64 = writer.call_relaxed(level).await.unwrap();
+        let relaxed: i64 = writer.call_with(level, true).await.unwrap();
         assert_eq!(relaxed, 0, "OFF for a relaxed batch");
         let durable: i64 = writer.call(level).await.unwrap();
         assert_eq!(durable, 2, "FULL again for a durable one");
