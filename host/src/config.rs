@@ -77,6 +77,11 @@ pub struct ServerConfig {
     /// Past this many journaled, unprocessed events (all tenants), webhooks get 503.
     #[serde(default = "default_max_backlog")]
     pub max_backlog: usize,
+    /// Past a backlog that would take longer than this many seconds to process at the rate of
+    /// the last few seconds (and above 1,000 events), webhooks get 503; 0: no such bound.
+    /// SQLite only (on PostgreSQL the backlog is every replica's, the rate this one's).
+    #[serde(default = "default_max_backlog_secs")]
+    pub max_backlog_secs: f64,
     /// Deprecated: `storage.durability`.
     #[serde(default)]
     pub durability: Option<Durability>,
@@ -126,6 +131,7 @@ impl Default for ServerConfig {
             max_concurrent_runs: default_max_concurrent_runs(),
             max_warm_instances: default_max_warm_instances(),
             max_backlog: default_max_backlog(),
+            max_backlog_secs: default_max_backlog_secs(),
             durability: None,
             shutdown_deadline_ms: default_shutdown_deadline_ms(),
             retention_hours: default_retention_hours(),
@@ -184,6 +190,9 @@ fn default_max_plugin_mib() -> usize {
 }
 fn default_true() -> bool {
     true
+}
+fn default_max_backlog_secs() -> f64 {
+    5.0
 }
 fn default_max_backlog() -> usize {
     100_000

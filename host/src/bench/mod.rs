@@ -296,7 +296,7 @@ pub async fn run_once(
 }
 
 /// The table header of [`row`].
-pub const HEADER: &str = "| bot | delivered/s | acked/s | ack p50 | ack p99 | ack p99.9 | e2e p50 | e2e p99 | backlog at end | CPU/event | DB CPU/event | peak RSS |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|";
+pub const HEADER: &str = "| bot | delivered/s | acked/s | ack p50 | ack p99 | ack p99.9 | e2e p50 | e2e p99 | backlog at end | CPU/event | DB CPU/event | peak RSS | refused |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|";
 
 /// One Markdown table row.
 pub fn row(label: &str, f: &Figures) -> String {
@@ -316,7 +316,7 @@ pub fn row(label: &str, f: &Figures) -> String {
         known(f.peak_rss_mib, "MiB"),
     );
     format!(
-        "| {label} | {:.0} | {:.0} | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {} | {cpu} | {db_cpu} | {rss} |",
+        "| {label} | {:.0} | {:.0} | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {} | {cpu} | {db_cpu} | {rss} | {} |",
         f.delivered_per_sec,
         f.acked_per_sec,
         f.ack_ms[0],
@@ -325,6 +325,7 @@ pub fn row(label: &str, f: &Figures) -> String {
         f.e2e_ms[0],
         f.e2e_ms[1],
         f.backlog_at_end,
+        f.refused,
     )
 }
 

@@ -7,6 +7,7 @@
 //! so the normal path never reads it back.
 
 mod claims;
+pub mod drain;
 pub mod fallback;
 pub mod inbox;
 mod runner;
@@ -52,6 +53,10 @@ pub struct DispatchSettings {
     pub max_concurrent_runs: usize,
     /// Past this many unprocessed events in all, webhooks are answered 503.
     pub max_backlog: usize,
+    /// Past a backlog that would take longer than this to process at the recent rate (and
+    /// above [`drain::ALWAYS_ADMITTED`] events), webhooks are answered 503; `None`: no such
+    /// bound.
+    pub max_backlog_secs: Option<f64>,
     /// Retries and dead letters.
     pub retry: RetryPolicy,
     /// How often the database is swept for work nobody was told about (after a restart,
@@ -69,6 +74,7 @@ impl Default for DispatchSettings {
         Self {
             max_concurrent_runs: 32,
             max_backlog: 100_000,
+            max_backlog_secs: None,
             retry: RetryPolicy::default(),
             sweep_interval: Duration::from_secs(10),
             retention: Duration::from_secs(24 * 3600),
@@ -166,6 +172,7 @@ pub struct Dispatcher {
     settings: DispatchSettings,
     global_runs: Semaphore,
     backlog: AtomicUsize,
+    drain: drain::DrainRate,
     busy: Tracker,
     workers: Arc<Tracker>,
     stop: watch::Sender<bool>,
@@ -193,6 +200,7 @@ impl Dispatcher {
             global_runs: Semaphore::new(settings.max_concurrent_runs.max(1)),
             settings,
             backlog: AtomicUsize::new(0),
+            drain: drain::DrainRate::default(),
             busy: Tracker::default(),
             workers: Arc::default(),
             stop: watch::channel(false).0,
@@ -344,6 +352,12 @@ impl Dispatcher {
     fn admit(&self, tenant: &Tenant) -> Result<(), Refusal> {
         let total = self.backlog();
         if total >= self.settings.max_backlog {
+            return Err(Refusal::Overloaded(total));
+        }
+        if let Some(secs) = self.settings.max_backlog_secs
+            && self.memory_path
+            && total >= self.drain.admitted(secs, std::time::Instant::now())
+        {
             return Err(Refusal::Overloaded(total));
         }
         let own = tenant.backlog();

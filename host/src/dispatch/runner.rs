@@ -217,6 +217,7 @@ impl Dispatcher {
         let _ = self
             .backlog
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, less);
+        self.drain.processed(events);
         if deliver {
             self.schedule(Stage::Deliver, tenant, session);
         }

@@ -59,6 +59,7 @@ pub async fn build_state(
     let settings = DispatchSettings {
         max_concurrent_runs: server.max_concurrent_runs,
         max_backlog: server.max_backlog,
+        max_backlog_secs: (server.max_backlog_secs > 0.0).then_some(server.max_backlog_secs),
         retry: server.retry_policy(),
         retention: std::time::Duration::from_secs(server.retention_hours * 3600),
         session_facts_ttl: std::time::Duration::from_secs(server.session_facts_hours * 3600),
