@@ -49,6 +49,11 @@ fn restricted_v6(ip: Ipv6Addr) -> Option<&'static str> {
         "private (unique local)"
     } else if first & 0xffc0 == 0xfe80 {
         "link-local"
+    } else if first & 0xffc0 == 0xfec0 {
+        "site-local (deprecated)"
+    } else if first == 0x64 && ip.segments()[1] == 0xff9b && ip.segments()[2] == 1 {
+        // RFC 8215: NAT64 prefixes of a local network, translating to its own addresses.
+        "NAT64 for local use"
     } else if first == 0x64 && ip.segments()[1] == 0xff9b {
         // NAT64 embeds an IPv4 address, which may be a private one.
         let [.., a, b, c, d] = ip.octets();
@@ -90,6 +95,15 @@ mod tests {
         assert_eq!(reason("0.0.0.0"), Some("not a unicast address"));
         assert_eq!(reason("::"), Some("not a unicast address"));
         assert_eq!(reason("64:ff9b::10.0.0.1"), Some("private"));
+        assert_eq!(reason("fec0::1"), Some("site-local (deprecated)"));
+        assert_eq!(reason("feff:ffff::1"), Some("site-local (deprecated)"));
+        assert_eq!(reason("64:ff9b:1::8.8.8.8"), Some("NAT64 for local use"));
+        assert_eq!(reason("64:ff9b:1:ffff::1"), Some("NAT64 for local use"));
+        assert_eq!(
+            reason("64:ff9b::8.8.8.8"),
+            None,
+            "the well-known prefix, public"
+        );
     }
 
     #[test]
