@@ -316,3 +316,26 @@ async fn the_record_of_sends_replaces_this_senders_own_count_and_keeps_its_later
     let paced = tokio::time::timeout(Duration::from_millis(300), client.pace(5)).await;
     assert!(paced.is_err(), "then the window is full");
 }
+
+#[test]
+fn retry_after_is_read_as_seconds_or_as_an_http_date() {
+    let wait = |value: &str| {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(reqwest::header::RETRY_AFTER, value.parse().unwrap());
+        super::retry_after(&headers)
+    };
+    assert_eq!(wait("120"), Some(Duration::from_secs(120)));
+    assert_eq!(wait("99999"), Some(super::MAX_RETRY_AFTER), "capped");
+    let in_30_s = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(30));
+    let waited = wait(&in_30_s).unwrap();
+    assert!(
+        (Duration::from_secs(28)..=Duration::from_secs(30)).contains(&waited),
+        "{waited:?} for {in_30_s}"
+    );
+    assert_eq!(
+        wait("Wed, 21 Oct 2015 07:28:00 GMT"),
+        Some(Duration::ZERO),
+        "past"
+    );
+    assert_eq!(wait("soon"), None);
+}
