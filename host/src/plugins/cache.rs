@@ -7,7 +7,7 @@
 //! version or settings), is ignored, deleted and rebuilt; nothing in it is trusted before the
 //! checksum matches.
 
-use std::hash::{Hash as _, Hasher as _};
+use std::hash::Hash as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
@@ -17,6 +17,29 @@ use wasmtime::component::Component;
 
 const MAGIC: &[u8; 4] = b"WBC1";
 const HEADER: usize = 4 + 32;
+
+/// A [`std::hash::Hasher`] feeding SHA-256, so that a key made from `Hash` values is the same
+/// from one Rust release to the next (`DefaultHasher` promises no such thing).
+struct StableHasher(Sha256);
+
+impl std::hash::Hasher for StableHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+
+    fn finish(&self) -> u64 {
+        let digest = self.0.clone().finalize();
+        u64::from_le_bytes(digest[..8].try_into().expect("8 bytes"))
+    }
+}
+
+/// What the cached code depends on: the engine's settings and target, and this release.
+fn engine_key(engine: &Engine) -> String {
+    let mut hasher = StableHasher(Sha256::new());
+    engine.precompile_compatibility_hash().hash(&mut hasher);
+    env!("CARGO_PKG_VERSION").hash(&mut hasher);
+    format!("{:x}", hasher.0.finalize())[..32].to_owned()
+}
 
 /// Compiled components on disk.
 #[derive(Debug, Clone)]
@@ -29,12 +52,9 @@ impl ArtifactCache {
     /// A cache in `dir` (created if missing) for code compiled by `engine`.
     pub fn open(dir: &Path, engine: &Engine) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let mut hasher = std::hash::DefaultHasher::new();
-        engine.precompile_compatibility_hash().hash(&mut hasher);
-        env!("CARGO_PKG_VERSION").hash(&mut hasher);
         Ok(Self {
             dir: dir.to_owned(),
-            engine_key: format!("{:016x}", hasher.finish()),
+            engine_key: engine_key(engine),
         })
     }
 
@@ -122,5 +142,27 @@ mod tests {
         entry[last] ^= 1;
         assert!(checked_payload(&entry).unwrap_err().contains("checksum"));
         assert!(checked_payload(b"WBC").unwrap_err().contains("header"));
+    }
+
+    #[test]
+    fn the_engine_key_is_a_digest_of_the_engines_settings() {
+        let engine = |fuel: bool| {
+            let mut config = wasmtime::Config::new();
+            config.consume_fuel(fuel);
+            Engine::new(&config).unwrap()
+        };
+        let key = engine_key(&engine(false));
+        assert_eq!(key.len(), 32);
+        assert!(key.chars().all(|c| c.is_ascii_hexdigit()), "{key}");
+        assert_eq!(
+            key,
+            engine_key(&engine(false)),
+            "the same settings, the same key"
+        );
+        assert_ne!(
+            key,
+            engine_key(&engine(true)),
+            "other settings, another key"
+        );
     }
 }
