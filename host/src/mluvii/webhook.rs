@@ -55,6 +55,30 @@ pub enum WebhookError {
     BadSessionId,
 }
 
+/// The typed activity `fields` describe; if one plain field cannot be read (an optional
+/// timestamp that is a number or an array, …), the activity without it, rather than none.
+/// Structured fields (objects, lists of objects: groups, params, …) are never dropped: an
+/// activity whose payload cannot be read arrives whole as `Unknown`.
+fn typed_leniently(fields: serde_json::Map<String, Value>) -> Option<InboundActivity> {
+    if let Ok(typed) = serde_json::from_value(Value::Object(fields.clone())) {
+        return Some(typed);
+    }
+    let plain = |value: &Value| match value {
+        Value::Object(_) => false,
+        Value::Array(items) => !items.iter().any(|item| item.is_object() || item.is_array()),
+        _ => true,
+    };
+    fields
+        .iter()
+        .filter(|(key, value)| *key != "activity" && plain(value))
+        .map(|(key, _)| key)
+        .find_map(|key| {
+            let mut without = fields.clone();
+            without.remove(key);
+            serde_json::from_value(Value::Object(without)).ok()
+        })
+}
+
 /// Parses a webhook body following `mluvii-api.md` §5: the `activity` key and its value are
 /// matched case-insensitively, `sessionId` may be a number or a numeric string, unknown fields
 /// are ignored, a `null` field counts as absent (§5.9) and an absent string as empty. An
@@ -94,7 +118,7 @@ pub fn parse_webhook(body: &[u8]) -> Result<Webhook, WebhookError> {
     let source = take_string(&mut fields, "source");
     let typed = known.and_then(|name| {
         fields.insert("activity".into(), Value::String((*name).to_owned()));
-        serde_json::from_value(Value::Object(fields)).ok()
+        typed_leniently(fields)
     });
     let activity = typed.unwrap_or(InboundActivity::Unknown {
         activity: known.map_or(activity, |name| (*name).to_owned()),
@@ -191,6 +215,29 @@ mod tests {
         assert!(
             matches!(&media.activity, InboundActivity::GetMediaObjectsResponse { file_store_items } if file_store_items[0].name.is_empty())
         );
+    }
+
+    #[test]
+    fn an_optional_field_that_cannot_be_read_is_dropped_not_the_activity() {
+        for timestamp in [json!(1733222400), json!([2024, 12, 3]), json!(true)] {
+            let e = event(json!({"activity": "Text", "sessionId": 5, "text": "hi",
+                "timestamp": timestamp}));
+            assert_eq!(
+                e.activity,
+                InboundActivity::Text {
+                    text: "hi".into(),
+                    timestamp: None
+                },
+                "{timestamp}"
+            );
+        }
+        let started = event(json!({"activity": "ConversationStarted", "sessionId": 5,
+            "timestamp": 7, "language": "cs"}));
+        assert_eq!(
+            started.activity,
+            InboundActivity::ConversationStarted { timestamp: None }
+        );
+        assert_eq!(started.language.as_deref(), Some("cs"));
     }
 
     #[test]
