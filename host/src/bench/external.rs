@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::load::{self, LoadShape};
 use super::sink::ServedSink;
-use super::{Backend, Figures, Variant, percentile_ms};
+use super::{Backend, Figures, Variant, ack_percentiles_ms, e2e_percentiles_ms};
 
 /// How long the sink waits for a target's deliveries to stop growing before the run ends
 /// with what arrived.
@@ -74,12 +74,8 @@ pub async fn run(
         noisy: None,
         acked_per_sec: load.acked as f64 / load.duration.as_secs_f64(),
         refused: load.refused,
-        ack_ms: [
-            percentile_ms(&load.ack_us, 0.5),
-            percentile_ms(&load.ack_us, 0.99),
-            percentile_ms(&load.ack_us, 0.999),
-        ],
-        e2e_ms: [percentile_ms(&e2e, 0.5), percentile_ms(&e2e, 0.99)],
+        ack_ms: ack_percentiles_ms(&load.ack_us),
+        e2e_ms: e2e_percentiles_ms(&e2e),
         delivered_per_sec: sink.delivered() as f64 / delivery_secs,
         backlog_at_end,
         cpu_us_per_event: f64::NAN,

@@ -126,6 +126,16 @@ fn percentile_ms(sorted: &[u64], p: f64) -> f64 {
     sorted[index] as f64 / 1000.0
 }
 
+/// Ack latency p50, p99 and p99.9 (ms) of sorted latencies in µs.
+fn ack_percentiles_ms(sorted_us: &[u64]) -> [f64; 3] {
+    [0.5, 0.99, 0.999].map(|p| percentile_ms(sorted_us, p))
+}
+
+/// End-to-end latency p50 and p99 (ms) of sorted latencies in µs.
+fn e2e_percentiles_ms(sorted_us: &[u64]) -> [f64; 2] {
+    [0.5, 0.99].map(|p| percentile_ms(sorted_us, p))
+}
+
 /// Runs one round of one variant on `backend`, with the noisy neighbour's plugin when `noisy`
 /// is given.
 pub async fn run_once(
@@ -282,12 +292,8 @@ pub async fn run_once(
         noisy,
         acked_per_sec: load.acked as f64 / load.duration.as_secs_f64(),
         refused: load.refused,
-        ack_ms: [
-            percentile_ms(&load.ack_us, 0.5),
-            percentile_ms(&load.ack_us, 0.99),
-            percentile_ms(&load.ack_us, 0.999),
-        ],
-        e2e_ms: [percentile_ms(&e2e, 0.5), percentile_ms(&e2e, 0.99)],
+        ack_ms: ack_percentiles_ms(&load.ack_us),
+        e2e_ms: e2e_percentiles_ms(&e2e),
         delivered_per_sec: sink.delivered() as f64 / delivery_secs,
         backlog_at_end,
         cpu_us_per_event: per_event(cpu),
