@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
+use wasmbot::simulator::Outage;
 use wasmbot_tests::plugins;
 use wasmbot_tests::serve_process::{ServeProcess, Served};
 
@@ -58,10 +59,23 @@ async fn sigkill_under_load_loses_no_acknowledged_event() {
         }));
     }
     let deadline = Instant::now() + Duration::from_secs(60);
-    while acked_total.load(std::sync::atomic::Ordering::SeqCst) < KILL_AFTER {
-        assert!(Instant::now() < deadline, "the load did not get going");
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
+    let acked_at_least = |count: usize| {
+        let acked_total = acked_total.clone();
+        async move {
+            while acked_total.load(std::sync::atomic::Ordering::SeqCst) < count {
+                assert!(Instant::now() < deadline, "the load did not get going");
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        }
+    };
+    acked_at_least(KILL_AFTER / 2).await;
+    // From half-way, mluvii fails every request: whatever the server's speed, work is left in
+    // the outbox (some sessions partly delivered) when the kill comes.
+    sim.set_outage(Some(Outage {
+        status: 503,
+        retry_after: None,
+    }));
+    acked_at_least(KILL_AFTER).await;
     server.signal("KILL");
     for client in clients {
         client.await.unwrap();
@@ -75,6 +89,7 @@ async fn sigkill_under_load_loses_no_acknowledged_event() {
         "the kill came before everything was delivered ({delivered_before} of {acked})"
     );
 
+    sim.set_outage(None);
     let restarted = ServeProcess::start(&config);
     let deadline = Instant::now() + Duration::from_secs(120);
     let mut duplicates;
