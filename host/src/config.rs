@@ -24,6 +24,9 @@ pub struct ConfigFile {
     /// Where the event path's data lives (`[storage]`).
     #[serde(default)]
     pub storage: StorageSection,
+    /// Traces (`[telemetry]`; off unless it names an OTLP endpoint).
+    #[serde(default)]
+    pub telemetry: crate::telemetry::TelemetryConfig,
     /// The tenants (`[[tenant]]` tables).
     #[serde(default, rename = "tenant")]
     pub tenants: Vec<TenantConfig>,
@@ -36,6 +39,10 @@ pub struct ServerConfig {
     /// Address to listen on.
     #[serde(default = "default_listen")]
     pub listen: SocketAddr,
+    /// Address of the operations listener (`/admin/*`, `/metrics`, `/readyz`). Unset, they
+    /// are served on `listen` beside the webhooks (meant for development).
+    #[serde(default)]
+    pub admin_listen: Option<SocketAddr>,
     /// Directory of the embedded database and caches.
     #[serde(default = "default_data_dir")]
     pub data_dir: PathBuf,
@@ -60,6 +67,11 @@ pub struct ServerConfig {
     /// Connections open at once; further clients wait in the listen backlog.
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
+    /// Connections open at once from one IP address (more are closed at once); 0: only
+    /// `max_connections` applies. Behind a proxy every connection comes from the proxy's
+    /// address: set it to 0 or to `max_connections` there.
+    #[serde(default = "default_max_connections_per_peer")]
+    pub max_connections_per_peer: usize,
     /// Time a client has to send a request's headers, in milliseconds.
     #[serde(default = "default_header_read_timeout_ms")]
     pub header_read_timeout_ms: u64,
@@ -118,6 +130,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             listen: default_listen(),
+            admin_listen: None,
             data_dir: default_data_dir(),
             admin_token_env: None,
             admin_token_file: None,
@@ -126,6 +139,7 @@ impl Default for ServerConfig {
             watch_plugins: true,
             max_body_bytes: default_max_body_bytes(),
             max_connections: default_max_connections(),
+            max_connections_per_peer: default_max_connections_per_peer(),
             header_read_timeout_ms: default_header_read_timeout_ms(),
             body_read_timeout_ms: default_body_read_timeout_ms(),
             max_concurrent_runs: default_max_concurrent_runs(),
@@ -167,6 +181,7 @@ impl ServerConfig {
     pub fn ingress_limits(&self) -> crate::server::listen::IngressLimits {
         crate::server::listen::IngressLimits {
             max_connections: self.max_connections,
+            max_connections_per_peer: self.max_connections_per_peer,
             header_read_timeout: Duration::from_millis(self.header_read_timeout_ms),
             body_read_timeout: Duration::from_millis(self.body_read_timeout_ms),
         }
@@ -227,6 +242,9 @@ fn default_data_dir() -> PathBuf {
 }
 fn default_max_connections() -> usize {
     crate::server::listen::IngressLimits::default().max_connections
+}
+fn default_max_connections_per_peer() -> usize {
+    crate::server::listen::IngressLimits::default().max_connections_per_peer
 }
 fn default_header_read_timeout_ms() -> u64 {
     crate::server::listen::IngressLimits::default()
@@ -514,6 +532,7 @@ impl ConfigFile {
     /// Parses `text`, checking tenant ids.
     pub fn parse(text: &str) -> anyhow::Result<Self> {
         let config: ConfigFile = toml::from_str(text).map_err(|e| anyhow::anyhow!("{e}"))?;
+        config.telemetry.check()?;
         let mut seen = std::collections::HashSet::new();
         for tenant in &config.tenants {
             let valid = !tenant.id.is_empty()

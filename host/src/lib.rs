@@ -24,6 +24,9 @@ pub mod script;
 pub mod server;
 pub mod simulator;
 pub mod storage;
+pub mod telemetry;
 
+#[cfg(test)]
+mod config_example_tests;
 #[cfg(test)]
 mod layering_tests;

@@ -42,6 +42,10 @@ pub struct Metrics {
     pub delivery_retries: Family<TenantLabel, Counter>,
     /// Journaled events not yet processed (set when metrics are read).
     pub backlog_events: Family<TenantLabel, Gauge>,
+    /// 1 while a tenant has a loaded plugin, 0 while it has none (set when metrics are read).
+    pub plugin_loaded: Family<TenantLabel, Gauge>,
+    /// Idle warm instances held across all tenants (set when metrics are read).
+    pub warm_instances: Gauge,
     /// Time to deliver one activity (retries included), in seconds.
     pub outbound_seconds: Family<TenantLabel, Histogram>,
     /// Plugin loads by tenant and outcome (`compiled`, `cached`: from the compiled-artifact
@@ -112,6 +116,18 @@ impl Default for Metrics {
             "Journaled events not yet processed",
             backlog_events.clone(),
         );
+        let plugin_loaded = Family::<TenantLabel, Gauge>::default();
+        registry.register(
+            "plugin_loaded",
+            "1 while the tenant has a loaded plugin, 0 while it has none",
+            plugin_loaded.clone(),
+        );
+        let warm_instances = Gauge::default();
+        registry.register(
+            "warm_instances",
+            "Idle warm instances held across all tenants",
+            warm_instances.clone(),
+        );
         let plugin_loads = Family::<TenantOutcome, Counter>::default();
         registry.register(
             "plugin_loads",
@@ -139,6 +155,8 @@ impl Default for Metrics {
             activities_failed,
             delivery_retries,
             backlog_events,
+            plugin_loaded,
+            warm_instances,
             outbound_seconds,
             plugin_loads,
             bot_http_requests,

@@ -143,8 +143,11 @@ impl Served {
 pub struct ServeProcess {
     /// The child process.
     pub child: Child,
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT`: the webhook listener.
     pub url: String,
+    /// The operations listener (`server.admin_listen`), or [`ServeProcess::url`] when the
+    /// configuration sets none.
+    pub admin_url: String,
     logs: Option<std::thread::JoinHandle<Vec<String>>>,
 }
 
@@ -169,7 +172,7 @@ impl ServeProcess {
             .unwrap();
         let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
         let mut start_up = Vec::new();
-        let address = loop {
+        let (address, admin_address) = loop {
             let line = lines
                 .next()
                 .unwrap_or_else(|| panic!("serve exited early: {start_up:?}"))
@@ -177,16 +180,22 @@ impl ServeProcess {
             let log: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
             start_up.push(line);
             if log["fields"]["message"] == "wasmbot serving" {
-                break log["fields"]["address"].as_str().unwrap().to_owned();
+                let fields = &log["fields"];
+                break (
+                    fields["address"].as_str().unwrap().to_owned(),
+                    fields["admin_address"].as_str().map(str::to_owned),
+                );
             }
         };
         let logs = std::thread::spawn(move || {
             start_up.extend(lines.map_while(Result::ok));
             start_up
         });
+        let url = format!("http://{address}");
         Self {
             child,
-            url: format!("http://{address}"),
+            admin_url: admin_address.map_or_else(|| url.clone(), |a| format!("http://{a}")),
+            url,
             logs: Some(logs),
         }
     }
@@ -209,7 +218,7 @@ impl ServeProcess {
 
     /// The text of `GET /metrics`.
     pub async fn metrics(&self) -> String {
-        reqwest::get(format!("{}/metrics", self.url))
+        reqwest::get(format!("{}/metrics", self.admin_url))
             .await
             .unwrap()
             .text()
@@ -220,7 +229,7 @@ impl ServeProcess {
     /// `GET`s an admin route with the admin token; returns the status and the JSON body.
     pub async fn admin_get(&self, route: &str) -> (u16, Value) {
         let response = reqwest::Client::new()
-            .get(format!("{}{route}", self.url))
+            .get(format!("{}{route}", self.admin_url))
             .bearer_auth(ADMIN_TOKEN)
             .send()
             .await

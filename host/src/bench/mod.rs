@@ -152,6 +152,7 @@ pub async fn run_once(
     let token_file = dir.path().join("token");
     std::fs::write(&token_file, "bench-token")?;
     let mut config = ConfigFile {
+        telemetry: Default::default(),
         server: ServerConfig {
             data_dir: dir.path().join("data"),
             max_backlog: options.load.events.max(1) * 2,
@@ -231,7 +232,7 @@ pub async fn run_once(
         hosts.push(format!("http://{}", listener.local_addr()?));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         dispatchers.push(state.dispatcher.clone());
-        let server = tokio::spawn(run(listener, state, async {
+        let server = tokio::spawn(run(listener, None, state, async {
             let _ = stopped.await;
         }));
         servers.push((stop, server));

@@ -66,6 +66,7 @@ fn config(dir: &Path, tenants: usize, sink_url: &str) -> anyhow::Result<ConfigFi
     let token_file = dir.join("token");
     std::fs::write(&token_file, "bench-token")?;
     Ok(ConfigFile {
+        telemetry: Default::default(),
         server: ServerConfig {
             data_dir: dir.join("data"),
             ..ServerConfig::default()
@@ -111,7 +112,7 @@ async fn start_and_probe(
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let host = format!("http://{}", listener.local_addr()?);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(run(listener, state, async {
+    let server = tokio::spawn(run(listener, None, state, async {
         let _ = stopped.await;
     }));
     let http = reqwest::Client::new();

@@ -3,6 +3,7 @@
 mod bench;
 mod check;
 mod componentize;
+mod config_check;
 mod dead_letters;
 mod dev;
 mod offline;
@@ -14,6 +15,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::telemetry::Telemetry;
 
 /// Runs mluvii chatbot logic as sandboxed WebAssembly components.
 #[derive(Debug, Parser)]
@@ -61,6 +64,20 @@ pub enum Command {
     DeadLetters(dead_letters::DeadLetterArgs),
     /// Measures the event path on loopback: the echo bot in the sandbox and natively.
     Bench(bench::BenchArgs),
+    /// Works with configuration files.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+/// `wasmbot config …`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Checks a configuration as `serve` and a reload would (keys, limits, secrets, storage,
+    /// plugins) without starting a server; exits 1 naming each problem's key.
+    Check {
+        /// The configuration file.
+        file: PathBuf,
+    },
 }
 
 /// Parses the command line, sets up logging and runs the command.
@@ -71,7 +88,18 @@ pub fn main() -> ExitCode {
         Command::Test(_) => "error",
         _ => "info",
     };
-    init_logging(cli.log_format, default_filter);
+    // Traces are a server's: `serve` reads `[telemetry]` before anything is logged.
+    let telemetry = match &cli.command {
+        Command::Serve(args) => match serve::telemetry(args) {
+            Ok(telemetry) => telemetry,
+            Err(error) => {
+                eprintln!("error: {error:#}");
+                return ExitCode::FAILURE;
+            }
+        },
+        _ => None,
+    };
+    init_logging(cli.log_format, default_filter, telemetry.as_ref());
     let result = match cli.command {
         Command::Check { plugin } => check::check(&plugin),
         Command::Run(args) => run::run(&args),
@@ -81,7 +109,11 @@ pub fn main() -> ExitCode {
         Command::Dev(args) => dev::dev(&args),
         Command::DeadLetters(args) => dead_letters::dead_letters(&args),
         Command::Bench(args) => bench::bench(&args),
+        Command::Config(ConfigCommand::Check { file }) => config_check::config_check(&file),
     };
+    if let Some(telemetry) = telemetry {
+        telemetry.shutdown();
+    }
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -91,14 +123,16 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn init_logging(format: LogFormat, default_filter: &str) {
+fn init_logging(format: LogFormat, default_filter: &str, telemetry: Option<&Telemetry>) {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     let filter = tracing_subscriber::EnvFilter::try_from_env("WASMBOT_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let traces = telemetry.map(|t| t.layer());
+    let registry = tracing_subscriber::registry().with(traces);
+    let lines = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => registry.with(lines).with(filter).init(),
+        LogFormat::Json => registry.with(lines.json()).with(filter).init(),
     }
 }

@@ -18,6 +18,15 @@ pub struct ServeArgs {
     pub listen: Option<std::net::SocketAddr>,
 }
 
+/// The trace exporter `args`' configuration asks for (`[telemetry]`), started; `None` when
+/// it asks for none, or when the file cannot be read (`serve` then says why).
+pub fn telemetry(args: &ServeArgs) -> anyhow::Result<Option<crate::telemetry::Telemetry>> {
+    match ConfigFile::load(&args.config) {
+        Ok(config) => crate::telemetry::Telemetry::start(&config.telemetry),
+        Err(_) => Ok(None),
+    }
+}
+
 /// Serves until SIGINT or SIGTERM, then finishes accepted events and exits.
 pub fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     let config = ConfigFile::load(&args.config)?;
@@ -28,9 +37,23 @@ pub fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(address)
             .await
             .with_context(|| format!("listening on {address}"))?;
-        tracing::info!(address = %listener.local_addr()?, tenants = config.tenants.len(), "wasmbot serving");
+        let admin = match config.server.admin_listen {
+            Some(address) => Some(
+                tokio::net::TcpListener::bind(address)
+                    .await
+                    .with_context(|| format!("listening on {address} (server.admin_listen)"))?,
+            ),
+            None => None,
+        };
+        let admin_address = admin.as_ref().map(|a| a.local_addr()).transpose()?;
+        tracing::info!(
+            address = %listener.local_addr()?,
+            admin_address = admin_address.map(|a| a.to_string()),
+            tenants = config.tenants.len(),
+            "wasmbot serving"
+        );
         tokio::spawn(reload_on_hangup(state.clone()));
-        run(listener, state, shutdown_signal()).await?;
+        run(listener, admin, state, shutdown_signal()).await?;
         tracing::info!("stopped");
         Ok(())
     });

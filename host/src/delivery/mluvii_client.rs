@@ -56,6 +56,17 @@ pub enum Attempt {
     },
 }
 
+impl Attempt {
+    /// `delivered`, `transient` or `refused` (metrics, traces).
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            Attempt::Delivered => "delivered",
+            Attempt::Transient { .. } => "transient",
+            Attempt::Refused { .. } => "refused",
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 struct TokenResponse {
     access_token: String,

@@ -127,6 +127,7 @@ pub async fn start(options: DevOptions) -> anyhow::Result<DevServer> {
     });
 
     let config = ConfigFile {
+        telemetry: Default::default(),
         server: ServerConfig {
             listen: options.host_listen,
             data_dir: options.data_dir.clone(),
@@ -179,7 +180,7 @@ pub async fn start(options: DevOptions) -> anyhow::Result<DevServer> {
         );
     }
     let (tx, rx) = oneshot::channel();
-    let server = tokio::spawn(run(listener, state.clone(), async {
+    let server = tokio::spawn(run(listener, None, state.clone(), async {
         let _ = rx.await;
     }));
     Ok(DevServer {

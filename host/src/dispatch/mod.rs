@@ -22,6 +22,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{Semaphore, watch};
+use tracing::Instrument as _;
 
 use crate::delivery::RetryPolicy;
 use crate::dev::feed::DevFeed;
@@ -318,6 +319,11 @@ impl Dispatcher {
         self.sweep().await;
     }
 
+    /// The engine the bots run on.
+    pub fn runtime(&self) -> &Runtime {
+        &self.runtime
+    }
+
     /// The storage the event path runs on.
     pub fn storage(&self) -> &Arc<dyn Storage> {
         &self.storage
@@ -378,10 +384,18 @@ impl Dispatcher {
         body: Vec<u8>,
     ) -> Result<(), Refusal> {
         self.admit(tenant)?;
+        // The event's trace is the ingress span's (the caller's): its run and deliveries
+        // continue it from the journal.
+        let trace = crate::telemetry::traceparent(&tracing::Span::current());
+        let commit =
+            tracing::info_span!("journal.commit", tenant = %tenant.id(), session = session_id);
         let (dispatcher, tenant) = (self.clone(), tenant.clone());
-        tokio::spawn(async move { dispatcher.journal(&tenant, session_id, body).await })
-            .await
-            .unwrap_or(Err(Refusal::Storage))
+        tokio::spawn(
+            async move { dispatcher.journal(&tenant, session_id, body, trace).await }
+                .instrument(commit),
+        )
+        .await
+        .unwrap_or(Err(Refusal::Storage))
     }
 
     /// [`Dispatcher::accept`]'s work, once admitted.
@@ -390,6 +404,7 @@ impl Dispatcher {
         tenant: &Arc<Tenant>,
         session_id: i64,
         body: Vec<u8>,
+        trace: Option<String>,
     ) -> Result<(), Refusal> {
         let received_at_ms = now_ms();
         // Counted before the append, so the event's processing never finds it uncounted.
@@ -406,6 +421,7 @@ impl Dispatcher {
                 session_id,
                 received_at_ms,
                 body,
+                trace,
             };
             if let Err(error) = self.storage.append(event).await {
                 tracing::error!(tenant = %tenant.id(), error = %format!("{error:#}"), "journaling an event failed");
@@ -422,6 +438,7 @@ impl Dispatcher {
             session_id,
             received_at_ms,
             body: body.clone(),
+            trace: trace.clone(),
         };
         let journaling = Journaling::start(self, tenant, session_id);
         let seq = match self.storage.append(event).await {
@@ -439,6 +456,7 @@ impl Dispatcher {
             session_id,
             received_at_ms,
             body,
+            trace,
         };
         tenant.events.push(session_id, vec![entry]);
         self.schedule(Stage::Run, tenant, session_id);

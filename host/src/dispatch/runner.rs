@@ -34,8 +34,7 @@ impl Dispatcher {
                 interrupted = true;
                 break;
             }
-            let span =
-                tracing::info_span!("event", tenant = %tenant.id(), session, seq = entry.seq);
+            let span = run_span(tenant, &entry);
             match self.run_event(tenant, &entry).instrument(span).await {
                 Some(completion) => completions.push(completion),
                 None => {
@@ -100,14 +99,19 @@ impl Dispatcher {
         // The tenant's configuration and plugin as of now: this event finishes on them even if
         // a reload or a swap happens meanwhile.
         let profile = tenant.profile();
+        let span = tracing::Span::current();
         let Some(plugin) = tenant.plugin.load_full() else {
+            span.record("outcome", "no_plugin");
             tracing::warn!("no plugin loaded; the event waits in the journal");
             return None;
         };
+        span.record("plugin", plugin.info().hash.as_str());
+        // Its activities' deliveries continue this run's trace.
+        let trace = crate::telemetry::traceparent(&span);
         let done = |activities: Vec<SendActivity>, error: Option<String>| {
             Some(Completion {
                 seq: entry.seq,
-                activities: to_outbox(&activities),
+                activities: to_outbox(&activities, trace.as_deref()),
                 error,
             })
         };
@@ -130,8 +134,12 @@ impl Dispatcher {
             .observe(run.duration.as_secs_f64());
         self.count_http(tenant.id(), run.http);
         let (activities, error) = match std::mem::replace(&mut run.result, Ok(Vec::new())) {
-            Ok(activities) => (activities, None),
+            Ok(activities) => {
+                span.record("outcome", "ok");
+                (activities, None)
+            }
             Err(error) => {
+                span.record("outcome", error.kind());
                 let reason = failure_reason(&error, &run.logs);
                 tracing::warn!(kind = error.kind(), %reason, "the bot failed; sending the fallback");
                 self.count_error(tenant.id(), error.kind());
@@ -194,6 +202,7 @@ impl Dispatcher {
                 session_id: session,
                 name: row.name,
                 body: row.body,
+                trace: row.trace,
                 attempts: 0,
                 first_failure_ms: None,
                 last_error: None,
@@ -299,13 +308,32 @@ fn event_report(
     })
 }
 
-/// Send API bodies as outbox rows.
-fn to_outbox(activities: &[crate::mluvii::SendActivity]) -> Vec<NewActivity> {
+/// Send API bodies as outbox rows, each with the trace of the run that produced it.
+fn to_outbox(activities: &[crate::mluvii::SendActivity], trace: Option<&str>) -> Vec<NewActivity> {
     activities
         .iter()
         .map(|activity| NewActivity {
             name: activity.name(),
             body: activity.to_json().to_string(),
+            trace: trace.map(str::to_owned),
         })
         .collect()
+}
+
+/// The span of one event's run through the bot: it continues the trace the event was
+/// journaled with (see [`crate::telemetry`]); its log lines carry the trace id.
+fn run_span(tenant: &Tenant, entry: &JournalEntry) -> tracing::Span {
+    let span = tracing::info_span!(
+        parent: None,
+        "bot.run",
+        tenant = %tenant.id(),
+        session = entry.session_id,
+        seq = entry.seq,
+        plugin = tracing::field::Empty,
+        outcome = tracing::field::Empty,
+        trace_id = tracing::field::Empty,
+    );
+    crate::telemetry::continue_trace(&span, entry.trace.as_deref());
+    crate::telemetry::record_trace_id(&span);
+    span
 }

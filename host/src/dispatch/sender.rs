@@ -5,6 +5,8 @@
 
 use std::time::Instant;
 
+use tracing::Instrument as _;
+
 use super::claims::{Held, is_lease_lost};
 use super::inbox::Take;
 use super::{BATCH, Dispatcher, Tenant};
@@ -19,6 +21,24 @@ enum Delivery {
     Blocked,
     /// Shutdown, or the database failed: try again later.
     Interrupted,
+}
+
+/// The span of one Send API attempt: it continues the trace of the bot run that produced the
+/// activity (see [`crate::telemetry`]).
+fn attempt_span(tenant: &Tenant, entry: &OutboxEntry, attempt: u32) -> tracing::Span {
+    let span = tracing::info_span!(
+        parent: None,
+        "send_api.attempt",
+        tenant = %tenant.id(),
+        session = entry.session_id,
+        activity = %entry.name,
+        attempt,
+        outcome = tracing::field::Empty,
+        trace_id = tracing::field::Empty,
+    );
+    crate::telemetry::continue_trace(&span, entry.trace.as_deref());
+    crate::telemetry::record_trace_id(&span);
+    span
 }
 
 impl Dispatcher {
@@ -75,7 +95,10 @@ impl Dispatcher {
                 attempt = async {
                     let client = tenant.profile().client.clone();
                     client.pace(entry.session_id).await;
-                    client.attempt(&entry.body).await
+                    let span = attempt_span(tenant, &entry, failures + 1);
+                    let attempt = client.attempt(&entry.body).instrument(span.clone()).await;
+                    span.record("outcome", attempt.outcome());
+                    attempt
                 } => attempt,
             };
             let reason = match attempt {

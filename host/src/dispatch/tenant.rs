@@ -118,7 +118,10 @@ impl Tenant {
         self.runs.set_max_workers(limits.max_concurrent_runs);
         self.deliveries
             .set_max_workers(limits.max_concurrent_deliveries);
-        self.profile.store(Arc::new(profile));
+        let replaced = self.profile.swap(Arc::new(profile));
+        // The old configuration's warm instances hold it (their stores hold its env): drop
+        // them, or neither they nor their instance slots would ever be given back.
+        replaced.env.warm.close();
     }
 
     /// Unprocessed events.
@@ -143,6 +146,7 @@ impl Tenant {
     /// finish the work in hand).
     pub fn retire(&self) {
         self.retired.store(true, Ordering::SeqCst);
+        self.profile().env.warm.close();
         self.file_changed.notify_one();
     }
 

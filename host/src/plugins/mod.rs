@@ -11,4 +11,6 @@ mod registry;
 pub mod versions;
 mod watcher;
 
-pub use registry::{Registry, RegistryOptions, ReloadReport, SwapError, SwapOutcome};
+pub use registry::{
+    Registry, RegistryOptions, ReloadReport, SwapError, SwapOutcome, resolve_admin_token,
+};

@@ -564,7 +564,7 @@ fn short(hash: &str) -> &str {
 }
 
 /// The admin token `[server]` names, if any.
-fn resolve_admin_token(server: &ServerConfig) -> anyhow::Result<Option<Secret>> {
+pub fn resolve_admin_token(server: &ServerConfig) -> anyhow::Result<Option<Secret>> {
     if server.admin_token_env.is_none() && server.admin_token_file.is_none() {
         return Ok(None);
     }

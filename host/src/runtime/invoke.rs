@@ -122,6 +122,11 @@ impl Runtime {
         })
     }
 
+    /// Warm instances held idle now, across all tenants.
+    pub fn warm_instances(&self) -> usize {
+        self.warm_slots.held()
+    }
+
     /// The engine.
     pub fn engine(&self) -> &Engine {
         &self.engine

@@ -4,7 +4,7 @@
 //! tenant: the bot's globals survive between its events. Instances live in the tenant's own
 //! pool, so they never serve another tenant, and one that failed is dropped, never reused.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -97,41 +97,60 @@ impl WarmInstance {
 }
 
 /// A tenant's idle warm instances (at most one per concurrent run of the tenant, since each
-/// run returns at most the one it took).
+/// run returns at most the one it took). Each instance's store holds its tenant, whose
+/// configuration holds this pool: a pool no longer used must be [`WarmPool::close`]d, or the
+/// instances (and their slots) would never be dropped.
 #[derive(Default)]
-pub struct WarmPool(Mutex<Vec<WarmInstance>>);
+pub struct WarmPool {
+    idle: Mutex<Vec<WarmInstance>>,
+    closed: AtomicBool,
+}
 
 impl WarmPool {
     /// An idle instance of `plugin_hash` still within `reuse`, if any; the ones past it are
     /// dropped on the way.
     pub fn take(&self, plugin_hash: &str, reuse: &InstanceReuse) -> Option<WarmInstance> {
         let now = Instant::now();
-        let mut idle = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut idle = self.lock();
         idle.retain(|instance| instance.usable(plugin_hash, reuse, now));
         idle.pop()
     }
 
-    /// Returns an instance after an event it handled successfully.
+    /// Returns an instance after an event it handled successfully (dropped when the pool was
+    /// closed meanwhile).
     pub fn put(&self, instance: WarmInstance) {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(instance);
+        let mut idle = self.lock();
+        if self.closed.load(Ordering::SeqCst) {
+            drop(idle);
+            drop(instance);
+            return;
+        }
+        idle.push(instance);
+    }
+
+    /// Drops every idle instance and every one returned later: the tenant's configuration
+    /// was replaced or removed.
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        let dropped = std::mem::take(&mut *self.lock());
+        drop(dropped);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<WarmInstance>> {
+        self.idle.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Drops every idle instance older than `max_age` (housekeeping, so an idle tenant does
     /// not keep instance slots).
     pub fn evict_older_than(&self, max_age: Duration) {
         let now = Instant::now();
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+        self.lock()
             .retain(|instance| now.duration_since(instance.created) < max_age);
     }
 
     /// Idle instances held.
     pub fn len(&self) -> usize {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).len()
+        self.lock().len()
     }
 
     /// Whether no instance is held.

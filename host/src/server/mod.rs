@@ -3,6 +3,7 @@
 mod admin;
 pub mod auth;
 pub mod listen;
+pub mod log_throttle;
 mod ops;
 pub mod setup;
 mod webhook;
@@ -38,20 +39,46 @@ pub struct AppState {
     pub shutdown_deadline: std::time::Duration,
     /// Connection limit and read timeouts.
     pub ingress: IngressLimits,
+    /// Warnings about refused webhooks, a few per outcome and window.
+    pub refusal_logs: Arc<webhook::RefusalLogs>,
 }
 
-/// The router: `POST`/`GET /webhook/{tenant}`, `/healthz`, `/readyz`, `/metrics`, and the
-/// admin API under `/admin`.
+/// Everything on one listener: the webhook routes and the operations routes (used when
+/// `server.admin_listen` is not set; meant for development).
 pub fn app(state: AppState) -> Router {
+    with_limits(webhook_routes().merge(operations_routes(&state)), state)
+}
+
+/// The webhook listener's routes: `POST`/`GET /webhook/{tenant}` and `/healthz`.
+pub fn webhook_app(state: AppState) -> Router {
+    with_limits(webhook_routes(), state)
+}
+
+/// The operations listener's routes: the admin API under `/admin`, `/metrics`, `/readyz`
+/// and `/healthz`.
+pub fn operations_app(state: AppState) -> Router {
+    let routes = operations_routes(&state).route("/healthz", get(ops::healthz));
+    with_limits(routes, state)
+}
+
+fn webhook_routes() -> Router<AppState> {
     Router::new()
-        .merge(admin::routes(state.clone()))
         .route(
             "/webhook/{tenant}",
             get(webhook::health_check).post(webhook::receive),
         )
         .route("/healthz", get(ops::healthz))
+}
+
+fn operations_routes(state: &AppState) -> Router<AppState> {
+    Router::new()
+        .merge(admin::routes(state.clone()))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
+}
+
+fn with_limits(routes: Router<AppState>, state: AppState) -> Router {
+    routes
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
             state.ingress.body_read_timeout,
         ))
@@ -66,23 +93,41 @@ pub async fn reload(state: &AppState) -> anyhow::Result<ReloadReport> {
     Ok(report)
 }
 
-/// Serves `state` on `listener` until `shutdown` completes; then stops accepting webhooks,
-/// lets running bots finish and sends what it can within `state.shutdown_deadline`, and
+/// Serves `state`'s webhooks on `listener` and its operations routes on `admin` (on
+/// `listener` too when there is none) until `shutdown` completes; then stops accepting on
+/// both, lets running bots finish and sends what it can within `state.shutdown_deadline`, and
 /// returns. Whatever is left stays journaled for the next start.
 pub async fn run(
     listener: TcpListener,
+    admin: Option<TcpListener>,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let dispatcher = state.dispatcher.clone();
     let deadline = state.shutdown_deadline;
     let (signalled, signal) = tokio::sync::oneshot::channel::<tokio::time::Instant>();
-    let shutdown = async move {
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
         shutdown.await;
         let _ = signalled.send(tokio::time::Instant::now());
+        let _ = stop.send(true);
+    });
+    let stop_signal = move || {
+        let mut stopped = stopped.clone();
+        async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        }
     };
     let ingress = state.ingress;
-    listen::serve(listener, app(state), ingress, shutdown).await;
+    match admin {
+        None => listen::serve(listener, app(state), ingress, stop_signal()).await,
+        Some(admin) => {
+            tokio::join!(
+                listen::serve(listener, webhook_app(state.clone()), ingress, stop_signal()),
+                listen::serve(admin, operations_app(state), ingress, stop_signal()),
+            );
+        }
+    }
     let started = signal.await.unwrap_or_else(|_| tokio::time::Instant::now());
     let stop_by = started + deadline;
     // Keep a little of the deadline for the workers to stop and the last commit.

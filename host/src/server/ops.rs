@@ -11,11 +11,13 @@ pub async fn healthz() -> &'static str {
     "OK"
 }
 
-/// `GET /readyz`: 200 when every tenant has a loaded plugin and the backlog is below its
-/// bound, else 503 saying why. The body reports the backlog (the lag) either way.
+/// `GET /readyz`: 200 when this replica can journal and process events: its storage answers
+/// and its backlog is below the bound; else 503 saying why. A tenant without a loaded plugin
+/// does not make the replica unready (its webhooks are refused with 503 on their own): the
+/// body lists such tenants, beside the backlog, either way.
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, String) {
     let backlog = state.dispatcher.backlog();
-    let lag = format!(
+    let mut details = format!(
         "backlog: {backlog} unprocessed events (bound {}), {} sessions with work",
         state.dispatcher.max_backlog(),
         state.dispatcher.busy_sessions()
@@ -26,30 +28,43 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, String) {
         .filter(|t| t.plugin.load().is_none())
         .map(|t| t.id())
         .collect();
-    missing.sort();
     if !missing.is_empty() {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("no plugin loaded for: {}\n{lag}", missing.join(", ")),
-        )
-    } else if backlog >= state.dispatcher.max_backlog() {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("overloaded\n{lag}"),
-        )
-    } else {
-        (StatusCode::OK, format!("ready\n{lag}"))
+        missing.sort();
+        details += &format!("\nno plugin loaded for: {}", missing.join(", "));
     }
+    if let Err(error) = state.dispatcher.storage().ping().await {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("storage unreachable: {error:#}\n{details}"),
+        );
+    }
+    if backlog >= state.dispatcher.max_backlog() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("overloaded\n{details}"),
+        );
+    }
+    (StatusCode::OK, format!("ready\n{details}"))
 }
 
 /// `GET /metrics`: Prometheus text format.
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    state
+        .metrics
+        .warm_instances
+        .set(state.dispatcher.runtime().warm_instances() as i64);
     for tenant in state.tenants.all().values() {
+        let label = crate::metrics::tenant(tenant.id());
         state
             .metrics
             .backlog_events
-            .get_or_create(&crate::metrics::tenant(tenant.id()))
+            .get_or_create(&label)
             .set(tenant.backlog() as i64);
+        state
+            .metrics
+            .plugin_loaded
+            .get_or_create(&label)
+            .set(i64::from(tenant.plugin.load().is_some()));
     }
     (
         [(

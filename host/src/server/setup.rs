@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 
 use super::AppState;
-use crate::config::ConfigFile;
+use crate::config::{ConfigFile, ServerConfig};
 use crate::delivery::mluvii_client::http_client;
 use crate::dev::feed::DevFeed;
 use crate::dispatch::{DispatchSettings, Dispatcher};
@@ -15,6 +15,17 @@ use crate::metrics::Metrics;
 use crate::plugins::profile::ProfileParts;
 use crate::plugins::{Registry, RegistryOptions};
 use crate::runtime::{EngineSettings, Runtime};
+
+/// The engine `[server]` asks for: instance slots for its runs and its warm instances.
+pub fn engine_settings(server: &ServerConfig) -> anyhow::Result<EngineSettings> {
+    Ok(EngineSettings {
+        max_instances: (server.max_concurrent_runs + server.max_warm_instances)
+            .try_into()
+            .context("server.max_concurrent_runs + server.max_warm_instances is too large")?,
+        warm_instances: server.max_warm_instances as u32,
+        ..EngineSettings::default()
+    })
+}
 
 /// Builds the state `config` describes, opens the event database and resumes the work an
 /// earlier run left in it. Missing secrets and limits the engine cannot honour are errors
@@ -26,13 +37,7 @@ pub async fn build_state(
     config_path: Option<&Path>,
     feed: Option<Arc<DevFeed>>,
 ) -> anyhow::Result<AppState> {
-    let engine = EngineSettings {
-        max_instances: (config.server.max_concurrent_runs + config.server.max_warm_instances)
-            .try_into()
-            .context("server.max_concurrent_runs + server.max_warm_instances is too large")?,
-        warm_instances: config.server.max_warm_instances as u32,
-        ..EngineSettings::default()
-    };
+    let engine = engine_settings(&config.server)?;
     let runtime = Runtime::new(&engine)?;
     let storage = crate::storage::open(&config.storage()?).await?;
     let metrics = Arc::new(Metrics::default());
@@ -85,5 +90,6 @@ pub async fn build_state(
         max_plugin_bytes: server.max_plugin_mib << 20,
         shutdown_deadline: std::time::Duration::from_millis(server.shutdown_deadline_ms),
         ingress: server.ingress_limits(),
+        refusal_logs: Arc::default(),
     })
 }

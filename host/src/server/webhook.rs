@@ -1,28 +1,74 @@
 //! `POST /webhook/{tenant}`: authenticate, limit, parse, answer at once, process later.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::{Body, to_bytes};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use tracing::Instrument as _;
 
 use super::AppState;
 use super::auth::{authorized, presented_tokens};
+use super::log_throttle::LogThrottle;
 use crate::dispatch::Refusal;
 use crate::mluvii::{Webhook, parse_webhook};
 
 type Reply = (StatusCode, String);
 
+/// Refused webhooks' warnings: per outcome, a few lines per window (a client can send
+/// webhooks to unknown tenants or with wrong tokens at any rate).
+#[derive(Debug, Default)]
+pub struct RefusalLogs {
+    by_outcome: std::sync::Mutex<std::collections::HashMap<&'static str, Arc<LogThrottle>>>,
+}
+
+/// Warnings about one refusal outcome let through per window.
+const REFUSAL_LINES_PER_WINDOW: u32 = 5;
+/// The refusal warnings' window.
+const REFUSAL_LOG_WINDOW: std::time::Duration = std::time::Duration::from_secs(10);
+
+impl RefusalLogs {
+    /// `Some(lines held back)` when a warning about a refusal with `outcome` may be written.
+    pub fn admit(&self, outcome: &'static str) -> Option<u64> {
+        let throttle = self
+            .by_outcome
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(outcome)
+            .or_insert_with(|| {
+                Arc::new(LogThrottle::new(
+                    REFUSAL_LINES_PER_WINDOW,
+                    REFUSAL_LOG_WINDOW,
+                ))
+            })
+            .clone();
+        throttle.admit()
+    }
+}
+
 /// Seconds a refused webhook is asked to wait (`Retry-After`).
 const RETRY_AFTER_SECS: &str = "1";
 
-/// `GET /webhook/{tenant}`: 200 for a known tenant (some setups probe the URL).
-pub async fn health_check(State(state): State<AppState>, Path(tenant): Path<String>) -> Reply {
-    if state.tenants.contains(&tenant) {
-        (StatusCode::OK, "OK".into())
-    } else {
-        (StatusCode::NOT_FOUND, format!("unknown tenant {tenant:?}"))
+/// `GET /webhook/{tenant}`: 200 for a known tenant when the request carries its webhook token
+/// (some setups probe the URL); 404 otherwise, the same for an unknown tenant and a wrong or
+/// missing token, so the route tells no one without the token which tenants exist.
+pub async fn health_check(
+    State(state): State<AppState>,
+    Path(tenant_id): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Reply {
+    let presented = presented_tokens(&headers, query.as_deref());
+    match state.tenants.get(&tenant_id) {
+        Some(tenant) if authorized(&presented, tenant.profile().webhook_token.expose()) => {
+            (StatusCode::OK, "OK".into())
+        }
+        _ => (
+            StatusCode::NOT_FOUND,
+            "unknown tenant, or a missing or wrong webhook token".into(),
+        ),
     }
 }
 
@@ -34,8 +80,36 @@ pub async fn receive(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    let span = tracing::info_span!(
+        "webhook",
+        tenant = %tenant_id.escape_debug(),
+        outcome = tracing::field::Empty,
+        status = tracing::field::Empty,
+        trace_id = tracing::field::Empty,
+    );
+    // A caller that sends a trace context has the event's trace continue its own.
+    let incoming = headers
+        .get("traceparent")
+        .and_then(|value| value.to_str().ok());
+    crate::telemetry::continue_trace(&span, incoming);
+    crate::telemetry::record_trace_id(&span);
+    receive_traced(state, tenant_id, query, headers, body)
+        .instrument(span)
+        .await
+}
+
+async fn receive_traced(
+    state: AppState,
+    tenant_id: String,
+    query: Option<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let started = Instant::now();
     let (outcome, reply) = handle(&state, &tenant_id, query.as_deref(), &headers, body).await;
+    let span = tracing::Span::current();
+    span.record("outcome", outcome);
+    span.record("status", reply.0.as_u16());
     let known = state.tenants.contains(&tenant_id);
     state
         .metrics
@@ -44,8 +118,16 @@ pub async fn receive(
         .metrics
         .ack_seconds
         .observe(started.elapsed().as_secs_f64());
-    if reply.0 != StatusCode::OK {
-        tracing::warn!(tenant = %tenant_id.escape_debug(), status = reply.0.as_u16(), reason = %reply.1, "webhook refused");
+    if reply.0 != StatusCode::OK
+        && let Some(held_back) = state.refusal_logs.admit(outcome)
+    {
+        tracing::warn!(
+            tenant = %tenant_id.escape_debug(),
+            status = reply.0.as_u16(),
+            reason = %reply.1,
+            held_back,
+            "webhook refused"
+        );
     }
     if reply.0 == StatusCode::SERVICE_UNAVAILABLE {
         let mut response = reply.into_response();

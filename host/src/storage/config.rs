@@ -6,12 +6,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::bail;
+use anyhow::{Context as _, bail};
 use serde::Deserialize;
 
 use super::Storage;
 use super::postgres::{PostgresOptions, PostgresStorage};
-use super::sqlite::{Durability, SqliteStorage};
+use super::sqlite::{self, Durability, SqliteStorage};
 use crate::config::resolve_secret;
 
 /// Connections of a replica's PostgreSQL pool, unless configured.
@@ -152,6 +152,43 @@ impl StorageConfig {
             *lock = false;
         }
         self
+    }
+}
+
+/// Checks that the storage `config` describes can be used, changing nothing in it (`wasmbot
+/// config check`): SQLite's directory exists and is writable, or can be created; PostgreSQL
+/// answers a query. Returns what was found.
+pub async fn probe(config: &StorageConfig) -> anyhow::Result<String> {
+    match config {
+        StorageConfig::Sqlite { data_dir, .. } => {
+            let mut existing = data_dir.as_path();
+            while !existing.exists() {
+                existing = existing
+                    .parent()
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .unwrap_or(Path::new("."));
+            }
+            let metadata = std::fs::metadata(existing)
+                .with_context(|| format!("server.data_dir: reading {}", existing.display()))?;
+            if !metadata.is_dir() {
+                bail!("server.data_dir: {} is not a directory", existing.display());
+            }
+            if metadata.permissions().readonly() {
+                bail!("server.data_dir: {} is read-only", existing.display());
+            }
+            let in_use = sqlite::is_locked(data_dir);
+            Ok(format!(
+                "SQLite in {}{}",
+                data_dir.display(),
+                match (existing == data_dir.as_path(), in_use) {
+                    (_, true) => " (in use by a running server)",
+                    (true, false) => "",
+                    (false, false) => " (created at start)",
+                }
+            ))
+        }
+        StorageConfig::Memory => Ok("SQLite in memory".to_owned()),
+        StorageConfig::Postgres(options) => PostgresStorage::probe(options).await,
     }
 }
 

@@ -15,7 +15,7 @@ mod sqlite;
 
 use async_trait::async_trait;
 
-pub use config::{Backend, StorageConfig, StorageSection, memory, open};
+pub use config::{Backend, StorageConfig, StorageSection, memory, open, probe};
 pub use postgres::PostgresOptions;
 pub use sqlite::{Durability, EVENTS_FILE, LOCK_FILE};
 
@@ -85,6 +85,9 @@ pub struct NewEvent {
     pub received_at_ms: i64,
     /// The body exactly as mluvii sent it.
     pub body: Vec<u8>,
+    /// The W3C `traceparent` of its ingress span, when traces are on: its run and delivery
+    /// continue that trace, on whichever replica they happen.
+    pub trace: Option<String>,
 }
 
 /// A journaled event not yet processed.
@@ -100,6 +103,8 @@ pub struct JournalEntry {
     pub received_at_ms: i64,
     /// The raw body.
     pub body: Vec<u8>,
+    /// The `traceparent` it was journaled with.
+    pub trace: Option<String>,
 }
 
 /// An activity a bot produced, to be stored in the outbox.
@@ -109,6 +114,8 @@ pub struct NewActivity {
     pub name: String,
     /// The Send API body (JSON).
     pub body: String,
+    /// The `traceparent` of the bot run that produced it, when traces are on.
+    pub trace: Option<String>,
 }
 
 /// What became of an event, stored with it when it is marked processed.
@@ -143,6 +150,8 @@ pub struct OutboxEntry {
     pub last_error: Option<String>,
     /// Whether it is a dead letter (the session's later activities wait behind it).
     pub dead: bool,
+    /// The `traceparent` of the bot run that produced it.
+    pub trace: Option<String>,
 }
 
 /// Counts of unfinished work of one tenant.
@@ -320,6 +329,10 @@ pub trait Storage: Send + Sync {
     /// later calls fail. Nothing to do for an embedded database (its files close when it is
     /// dropped).
     fn close(&self) {}
+
+    /// Succeeds when this backend can journal now: a round trip to the database server, or a
+    /// job on the embedded database's writer. Readiness (`/readyz`) asks it.
+    async fn ping(&self) -> anyhow::Result<()>;
 
     // Plugins shared by replicas. A backend only this process uses ([`Storage::exclusive`])
     // has no other replica to tell: the defaults store nothing and find nothing.

@@ -186,7 +186,8 @@ async fn a_tenants_token_works_only_on_its_own_route() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_tenant_whose_plugin_did_not_load_gets_503_and_is_reported_while_others_serve() {
+async fn a_tenant_whose_plugin_did_not_load_gets_503_and_is_reported_while_the_replica_stays_ready()
+{
     let garbage = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(garbage.path(), b"not a component").unwrap();
     let served = Served::start_with_files(
@@ -213,10 +214,20 @@ async fn a_tenant_whose_plugin_did_not_load_gets_503_and_is_reported_while_other
         .send()
         .await
         .unwrap();
-    assert_eq!(ready.status().as_u16(), 503);
+    // One tenant's broken upload does not pull the whole replica out of a load balancer.
+    assert_eq!(ready.status().as_u16(), 200);
     let body = ready.text().await.unwrap();
+    assert!(body.starts_with("ready\n"), "{body}");
     assert!(body.contains("no plugin loaded for: broken"), "{body}");
     let metrics = server.metrics().await;
+    assert!(
+        metrics.contains(r#"wasmbot_plugin_loaded{tenant="broken"} 0"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"wasmbot_plugin_loaded{tenant="acme"} 1"#),
+        "{metrics}"
+    );
     assert!(
         metrics
             .lines()

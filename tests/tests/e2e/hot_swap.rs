@@ -580,3 +580,52 @@ async fn a_tenant_removed_and_added_back_while_its_sender_retries_sends_each_rep
     tokio::time::sleep(Duration::from_millis(2000)).await;
     assert_eq!(texts(&sim.session_bodies(9)), expected, "each reply once");
 }
+
+/// `wasmbot_warm_instances` from the server's metrics.
+async fn warm_instances(server: &ServeProcess) -> u64 {
+    let metrics = server.metrics().await;
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("wasmbot_warm_instances "))
+        .unwrap_or_else(|| panic!("no warm instance gauge: {metrics}"))
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_gives_back_the_old_configurations_warm_instances() {
+    let reuse = "reuse_instance_events = 100\nreuse_instance_secs = 600";
+    let served = Served::start(ADMIN, &[("one", plugins::ECHO, 1, reuse)]).await;
+    let (server, sim) = (&served.server, &served.sim);
+    let sim_url = format!("http://{}", sim_address(&served));
+    let http = reqwest::Client::new();
+    for round in 0..3i64 {
+        let session = 10 + round;
+        assert_eq!(
+            post_text(&http, &server.webhook("one"), session, "hi").await,
+            200
+        );
+        assert_eq!(
+            texts(&wait_for_bodies(sim, session, 1).await),
+            ["You said: hi"]
+        );
+        assert_eq!(warm_instances(server).await, 1, "round {round}");
+        // A reload builds the tenant's configuration anew (here with another limit).
+        let limits = format!("{reuse}\nmax_concurrent_runs = {}", 2 + round);
+        write_config(
+            served.dir.path(),
+            &sim_url,
+            ADMIN,
+            &[("one", plugins::ECHO, 1, &limits)],
+        );
+        let reloaded = http
+            .post(format!("{}/admin/reload", server.admin_url))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(reloaded.status().as_u16(), 200);
+        // The replaced configuration's idle instance is dropped and its slot given back.
+        assert_eq!(warm_instances(server).await, 0, "round {round}");
+    }
+}

@@ -1,6 +1,6 @@
 //! The server's connections against slow or greedy clients: a stalled header section or body
-//! is cut off at its read timeout, and past `max_connections` further clients wait until a
-//! slot frees.
+//! is cut off at its read timeout, past `max_connections` further clients wait until a
+//! slot frees, and one peer cannot take every slot (`max_connections_per_peer`).
 
 use std::time::{Duration, Instant};
 
@@ -91,4 +91,52 @@ async fn past_the_connection_limit_clients_wait_for_a_free_slot() {
         started.elapsed()
     );
     drop(idle);
+}
+
+/// A connection from `source` (another loopback address than the test's own) that sends the
+/// start of a header section and then nothing.
+async fn partial_headers_from(source: &str, served: &Served) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{source}:0").parse().unwrap()).unwrap();
+    let address = served.server.url.trim_start_matches("http://");
+    let mut stream = socket.connect(address.parse().unwrap()).await.unwrap();
+    // Accepted and closed at once past the peer's limit: the write may fail then.
+    let _ = stream
+        .write_all(b"POST /webhook/acme HTTP/1.1\r\nHost: x\r\n")
+        .await;
+    stream
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_peer_holding_partial_headers_cannot_lock_out_another() {
+    let limits = "max_connections = 8\nmax_connections_per_peer = 3\nheader_read_timeout_ms = 5000";
+    let served = Served::start(limits, &[("acme", plugins::ECHO, 1, "")]).await;
+    // 127.0.0.2 opens far more connections than the server has slots, each stalled in its
+    // header section (5 s before the header timeout would free a slot).
+    let mut greedy = Vec::new();
+    for _ in 0..20 {
+        greedy.push(partial_headers_from("127.0.0.2", &served).await);
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Another peer (127.0.0.1) is served at once, not after the greedy peer's timeouts.
+    let started = Instant::now();
+    let health = reqwest::get(format!("{}/healthz", served.server.url))
+        .await
+        .unwrap();
+    assert_eq!(health.status().as_u16(), 200);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "served after {:?}",
+        started.elapsed()
+    );
+    // The greedy peer kept its 3 connections; the others were closed at once.
+    let mut closed = 0;
+    for stream in &mut greedy {
+        let mut byte = [0u8; 1];
+        let read = tokio::time::timeout(Duration::from_millis(200), stream.read(&mut byte)).await;
+        if matches!(read, Ok(Ok(0)) | Ok(Err(_))) {
+            closed += 1;
+        }
+    }
+    assert_eq!(closed, 17, "connections of the greedy peer closed at once");
 }

@@ -137,7 +137,10 @@ async fn bad_requests_get_4xx_with_a_reason() {
         .await
         .unwrap();
     assert_eq!(basic.status().as_u16(), 200);
-    assert_eq!(get_status(&h.http, &url("acme", "")).await, 200);
+    // The URL probe answers only with the tenant's token.
+    let probe = url("acme", &format!("?access_token={}", h.token));
+    assert_eq!(get_status(&h.http, &probe).await, 200);
+    assert_eq!(get_status(&h.http, &url("acme", "")).await, 404);
     h.wait_for_bodies(2, 2).await;
     let metrics = h
         .http

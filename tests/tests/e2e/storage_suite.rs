@@ -41,6 +41,7 @@ on_each_backend!(
     waiting_work_is_claimed_once_for_the_listed_tenants,
     recent_sends_are_the_sessions_recorded_sends_since_a_time,
     relaxed_state_writes_count_against_the_quota_like_durable_ones,
+    traces_travel_with_events_and_activities,
 );
 
 fn event(tenant: &str, session_id: i64, body: &str) -> NewEvent {
@@ -49,6 +50,7 @@ fn event(tenant: &str, session_id: i64, body: &str) -> NewEvent {
         session_id,
         received_at_ms: 1,
         body: body.as_bytes().to_vec(),
+        trace: None,
     }
 }
 
@@ -56,6 +58,7 @@ fn activity(text: &str) -> NewActivity {
     NewActivity {
         name: "message".into(),
         body: text.into(),
+        trace: None,
     }
 }
 
@@ -591,4 +594,26 @@ async fn postgres_plugin_publications_keep_the_newest_and_replicas_report_what_t
         .collect();
     assert_eq!(on_a, serving(&[("one", "h11"), ("two", "h11")]));
     assert!(first.serving("b").await.unwrap().is_empty(), "replaced");
+}
+
+async fn traces_travel_with_events_and_activities(store: TestStore) {
+    let db = store.open().await;
+    let ingress = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    let run_span = "00-0af7651916cd43dd8448eb211c80319c-00f067aa0ba902b7-01";
+    let traced = NewEvent {
+        trace: Some(ingress.into()),
+        ..event("a", 1, "a1")
+    };
+    let seq = db.append(traced).await.unwrap();
+    db.append(event("a", 1, "a2")).await.unwrap();
+    let pending = db.pending_events("a", 1, 10).await.unwrap();
+    let traces: Vec<_> = pending.iter().map(|e| e.trace.as_deref()).collect();
+    assert_eq!(traces, [Some(ingress), None]);
+    let run = claim(&*db, Stage::Run, "a", 1).await;
+    let mut completion = done(seq, &["r1", "r2"]);
+    completion[0].activities[0].trace = Some(run_span.into());
+    db.complete(&run, completion).await.unwrap();
+    let out = db.pending_activities("a", 1, 10).await.unwrap();
+    let traces: Vec<_> = out.iter().map(|a| a.trace.as_deref()).collect();
+    assert_eq!(traces, [Some(run_span), None]);
 }

@@ -18,6 +18,7 @@ mod policy;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use tracing::Instrument as _;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi_http::{
     Error, RequestOptions, WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks,
@@ -178,39 +179,65 @@ type SendFuture =
 impl WasiHttpHooks for PolicyHooks {
     fn send_request(
         &mut self,
-        request: http::Request<WasiBody>,
+        mut request: http::Request<WasiBody>,
         _options: Option<RequestOptions>,
         _response_errors: IoFuture,
     ) -> SendFuture {
+        // A child of the bot run's span; the request carries it as `traceparent`.
+        let span = tracing::info_span!(
+            "bot.http",
+            method = %request.method(),
+            host = request.uri().host().unwrap_or_default(),
+            status = tracing::field::Empty,
+            outcome = tracing::field::Empty,
+        );
         let admitted = self.admit(request.uri());
         let report = self.report.clone();
         if let Err(reason) = &admitted {
             report.refused(reason);
         }
         let access = self.access.clone();
-        Box::new(async move {
-            let (target, url) = admitted.map_err(|_| Error::HttpRequestDenied)?;
-            match access.send(request, url).await {
-                Ok(response) => {
-                    report.tally.sent.fetch_add(1, Ordering::Relaxed);
-                    Ok((response, Box::new(async { Ok(()) }) as IoFuture))
-                }
-                Err(SendError::Refused(reason)) => {
-                    report.refused(&reason);
-                    Err(Error::DestinationIpProhibited)
-                }
-                Err(SendError::Failed(error)) => {
-                    report.tally.failed.fetch_add(1, Ordering::Relaxed);
-                    tracing::info!(
-                        tenant = %report.tenant,
-                        session = report.session_id,
-                        %target,
-                        %error,
-                        "a bot's outbound request failed"
-                    );
-                    Err(error)
+        let traced = span.clone();
+        Box::new(
+            async move {
+                let Ok((target, url)) = admitted else {
+                    traced.record("outcome", "refused");
+                    return Err(Error::HttpRequestDenied);
+                };
+                crate::telemetry::inject(&traced, request.headers_mut());
+                let sent = access.send(request, url).await;
+                traced.record(
+                    "outcome",
+                    match &sent {
+                        Ok(_) => "sent",
+                        Err(SendError::Refused(_)) => "refused",
+                        Err(SendError::Failed(_)) => "failed",
+                    },
+                );
+                match sent {
+                    Ok(response) => {
+                        traced.record("status", response.status().as_u16());
+                        report.tally.sent.fetch_add(1, Ordering::Relaxed);
+                        Ok((response, Box::new(async { Ok(()) }) as IoFuture))
+                    }
+                    Err(SendError::Refused(reason)) => {
+                        report.refused(&reason);
+                        Err(Error::DestinationIpProhibited)
+                    }
+                    Err(SendError::Failed(error)) => {
+                        report.tally.failed.fetch_add(1, Ordering::Relaxed);
+                        tracing::info!(
+                            tenant = %report.tenant,
+                            session = report.session_id,
+                            %target,
+                            %error,
+                            "a bot's outbound request failed"
+                        );
+                        Err(error)
+                    }
                 }
             }
-        })
+            .instrument(span),
+        )
     }
 }

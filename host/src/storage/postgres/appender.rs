@@ -77,9 +77,10 @@ async fn insert(pool: &Pool, batch: &[(NewEvent, Reply)]) -> anyhow::Result<Vec<
     let client = pool.get().await?;
     let statement = client
         .prepare_cached(
-            "INSERT INTO journal (tenant, session_id, received_at, body)
-             SELECT t, s, r, b FROM unnest($1::text[], $2::int8[], $3::int8[], $4::bytea[])
-                 WITH ORDINALITY AS u(t, s, r, b, n) ORDER BY n
+            "INSERT INTO journal (tenant, session_id, received_at, body, trace)
+             SELECT t, s, r, b, p
+                 FROM unnest($1::text[], $2::int8[], $3::int8[], $4::bytea[], $5::text[])
+                 WITH ORDINALITY AS u(t, s, r, b, p, n) ORDER BY n
              RETURNING seq",
         )
         .await?;
@@ -87,8 +88,12 @@ async fn insert(pool: &Pool, batch: &[(NewEvent, Reply)]) -> anyhow::Result<Vec<
     let sessions: Vec<i64> = batch.iter().map(|(e, _)| e.session_id).collect();
     let received: Vec<i64> = batch.iter().map(|(e, _)| e.received_at_ms).collect();
     let bodies: Vec<&[u8]> = batch.iter().map(|(e, _)| e.body.as_slice()).collect();
+    let traces: Vec<Option<&str>> = batch.iter().map(|(e, _)| e.trace.as_deref()).collect();
     let rows = client
-        .query(&statement, &[&tenants, &sessions, &received, &bodies])
+        .query(
+            &statement,
+            &[&tenants, &sessions, &received, &bodies, &traces],
+        )
         .await?;
     // Rows get their positions in the order they are inserted, which is the batch's order.
     let mut seqs: Vec<i64> = rows.iter().map(|row| row.get(0)).collect();

@@ -184,11 +184,13 @@ pub async fn complete(
     let mut event_seqs = Vec::new();
     let mut names = Vec::new();
     let mut bodies = Vec::new();
+    let mut traces: Vec<Option<&str>> = Vec::new();
     for completion in &completions {
         for activity in &completion.activities {
             event_seqs.push(completion.seq);
             names.push(activity.name.as_str());
             bodies.push(activity.body.as_str());
+            traces.push(activity.trace.as_deref());
         }
     }
     let mark = tx
@@ -201,9 +203,9 @@ pub async fn complete(
         .await?;
     let insert = tx
         .prepare_cached(
-            "INSERT INTO outbox (tenant, session_id, event_seq, name, body)
-             SELECT $1, $2, s, n, b FROM unnest($3::int8[], $4::text[], $5::text[])
-                 WITH ORDINALITY AS u(s, n, b, o) ORDER BY o
+            "INSERT INTO outbox (tenant, session_id, event_seq, name, body, trace)
+             SELECT $1, $2, s, n, b, p FROM unnest($3::int8[], $4::text[], $5::text[], $6::text[])
+                 WITH ORDINALITY AS u(s, n, b, p, o) ORDER BY o
              RETURNING id",
         )
         .await?;
@@ -224,6 +226,7 @@ pub async fn complete(
         &event_seqs,
         &names,
         &bodies,
+        &traces,
     ];
     // Sent together (one round trip), run in this order: the lease first, which locks its row
     // until the commit; if it was lost, the rest is rolled back with the transaction.

@@ -82,6 +82,10 @@ const MIGRATIONS: &[&str] = &[
     // 3: a session's recent sends (pacing taken over), without scanning every session's.
     "CREATE INDEX outbox_sent_by_session ON outbox (tenant, session_id, finished_at)
          WHERE status = 1;",
+    // 4: the trace an event and an activity belong to (W3C traceparent; NULL when traces are
+    // off).
+    "ALTER TABLE journal ADD COLUMN trace TEXT;
+     ALTER TABLE outbox ADD COLUMN trace TEXT;",
 ];
 
 /// Brings the schema up to date; refuses a database migrated by a newer wasmbot.

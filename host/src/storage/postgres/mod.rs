@@ -54,15 +54,7 @@ pub struct PostgresStorage {
 impl PostgresStorage {
     /// Connects, applies the migrations, and starts the journal's writers.
     pub async fn open(options: &PostgresOptions) -> anyhow::Result<Self> {
-        let mut config: tokio_postgres::Config = options
-            .url
-            .expose()
-            .parse()
-            .context("storage.url is not a valid PostgreSQL URL")?;
-        config.connect_timeout(CONNECT_TIMEOUT);
-        if config.get_application_name().is_none() {
-            config.application_name("wasmbot");
-        }
+        let config = connection_config(options)?;
         let mut lazy_config = config.clone();
         let lazy_options = match config.get_options() {
             Some(given) => format!("{given} -c synchronous_commit=off"),
@@ -89,6 +81,37 @@ impl PostgresStorage {
         })
     }
 
+    /// Connects once and runs a query, changing nothing (`wasmbot config check`); returns the
+    /// server's address and version.
+    pub async fn probe(options: &PostgresOptions) -> anyhow::Result<String> {
+        let config = connection_config(options)?;
+        let answer = async {
+            let (client, connection) = config.connect(NoTls).await?;
+            let connection = tokio::spawn(connection);
+            let row = client.query_one("SHOW server_version", &[]).await?;
+            drop(client);
+            let _ = connection.await;
+            Ok::<String, tokio_postgres::Error>(row.get(0))
+        };
+        let version = tokio::time::timeout(CONNECT_TIMEOUT * 2, answer)
+            .await
+            .context("storage.url: PostgreSQL did not answer in time")?
+            .context("storage.url: PostgreSQL is unreachable")?;
+        let hosts: Vec<String> = config
+            .get_hosts()
+            .iter()
+            .map(|host| match host {
+                tokio_postgres::config::Host::Tcp(name) => name.clone(),
+                tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
+            })
+            .collect();
+        Ok(format!(
+            "PostgreSQL {version} at {} (database {})",
+            hosts.join(","),
+            config.get_dbname().unwrap_or("(default)")
+        ))
+    }
+
     async fn client(&self) -> anyhow::Result<deadpool_postgres::Object> {
         self.pool.get().await.context("no PostgreSQL connection")
     }
@@ -106,6 +129,20 @@ impl PostgresStorage {
 }
 
 /// The pool of `config`'s connections.
+/// The connection settings of `storage.url`, with this host's timeout and name.
+fn connection_config(options: &PostgresOptions) -> anyhow::Result<tokio_postgres::Config> {
+    let mut config: tokio_postgres::Config = options
+        .url
+        .expose()
+        .parse()
+        .context("storage.url is not a valid PostgreSQL URL")?;
+    config.connect_timeout(CONNECT_TIMEOUT);
+    if config.get_application_name().is_none() {
+        config.application_name("wasmbot");
+    }
+    Ok(config)
+}
+
 fn build_pool(config: tokio_postgres::Config, size: usize) -> anyhow::Result<Pool> {
     let manager = Manager::from_config(
         config,
@@ -133,7 +170,7 @@ pub fn lazy_pool_size(pool_size: usize) -> usize {
 const NOW_MS: &str = "(extract(epoch from clock_timestamp()) * 1000)::int8";
 
 const OUTBOX_COLUMNS: &str =
-    "id, tenant, session_id, name, body, attempts, first_failure, last_error, status";
+    "id, tenant, session_id, name, body, attempts, first_failure, last_error, status, trace";
 
 fn outbox_entry(row: &Row) -> OutboxEntry {
     OutboxEntry {
@@ -146,6 +183,7 @@ fn outbox_entry(row: &Row) -> OutboxEntry {
         first_failure_ms: row.get(6),
         last_error: row.get(7),
         dead: row.get::<_, i16>(8) == 2,
+        trace: row.get(9),
     }
 }
 
@@ -223,7 +261,7 @@ impl Storage for PostgresStorage {
         let client = self.client().await?;
         let statement = client
             .prepare_cached(
-                "SELECT seq, received_at, body FROM journal
+                "SELECT seq, received_at, body, trace FROM journal
                  WHERE tenant = $1 AND session_id = $2 AND processed_at IS NULL
                  ORDER BY seq LIMIT $3",
             )
@@ -239,6 +277,7 @@ impl Storage for PostgresStorage {
                 session_id,
                 received_at_ms: row.get(1),
                 body: row.get(2),
+                trace: row.get(3),
             })
             .collect())
     }
@@ -365,6 +404,17 @@ impl Storage for PostgresStorage {
             )
             .await?;
         Ok(count as usize)
+    }
+
+    async fn ping(&self) -> anyhow::Result<()> {
+        let round_trip = async {
+            self.client().await?.simple_query("SELECT 1").await?;
+            anyhow::Ok(())
+        };
+        tokio::time::timeout(CONNECT_TIMEOUT, round_trip)
+            .await
+            .context("PostgreSQL did not answer in time")?
+            .context("PostgreSQL is unreachable")
     }
 
     async fn backlog(&self) -> anyhow::Result<Vec<TenantBacklog>> {

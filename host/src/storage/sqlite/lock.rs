@@ -34,6 +34,14 @@ pub fn lock_dir(data_dir: &Path) -> anyhow::Result<File> {
     }
 }
 
+/// Whether another process holds the lock on `data_dir` now (the lock file is only read).
+pub fn is_locked(data_dir: &Path) -> bool {
+    let Ok(file) = File::open(data_dir.join(LOCK_FILE)) else {
+        return false;
+    };
+    matches!(file.try_lock_shared(), Err(TryLockError::WouldBlock))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -44,7 +52,9 @@ mod tests {
         let first = lock_dir(dir.path()).unwrap();
         let err = lock_dir(dir.path()).unwrap_err().to_string();
         assert!(err.contains(LOCK_FILE) && err.contains("in use"), "{err}");
+        assert!(is_locked(dir.path()));
         drop(first);
+        assert!(!is_locked(dir.path()));
         lock_dir(dir.path()).unwrap();
     }
 }

@@ -57,6 +57,10 @@ pub const EVENTS: &[&str] = &[
     );
     CREATE INDEX outbox_unsent ON outbox (tenant, session_id, id) WHERE status <> 1;
     CREATE INDEX outbox_sent ON outbox (finished_at) WHERE status = 1;",
+    // 2: the trace an event and an activity belong to (W3C traceparent; NULL when traces are
+    // off).
+    "ALTER TABLE journal ADD COLUMN trace TEXT;
+    ALTER TABLE outbox ADD COLUMN trace TEXT;",
 ];
 
 /// Brings the schema of `conn` up to date with `migrations`; refuses a database written by a

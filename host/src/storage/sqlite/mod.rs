@@ -24,7 +24,7 @@ use super::{
     StateQuota, StateWrite, Storage, TenantBacklog,
 };
 use claims::Leases;
-pub use lock::LOCK_FILE;
+pub use lock::{LOCK_FILE, is_locked};
 use writer::Writer;
 
 /// How hard a commit tries to reach the disk.
@@ -204,11 +204,12 @@ fn outbox_entry(row: &Row<'_>) -> rusqlite::Result<OutboxEntry> {
         first_failure_ms: row.get(6)?,
         last_error: row.get(7)?,
         dead: row.get::<_, i64>(8)? == OUTBOX_DEAD,
+        trace: row.get(9)?,
     })
 }
 
 const OUTBOX_COLUMNS: &str =
-    "id, tenant, session_id, name, body, attempts, first_failure, last_error, status";
+    "id, tenant, session_id, name, body, attempts, first_failure, last_error, status, trace";
 
 fn sessions(conn: &Connection, sql: &str) -> rusqlite::Result<Vec<SessionRef>> {
     let mut statement = conn.prepare_cached(sql)?;
@@ -270,9 +271,9 @@ impl Storage for SqliteStorage {
         self.writer
             .call(move |conn| {
                 conn.prepare_cached(
-                    "INSERT INTO journal (tenant, session_id, received_at, body) VALUES (?1, ?2, ?3, ?4)",
+                    "INSERT INTO journal (tenant, session_id, received_at, body, trace) VALUES (?1, ?2, ?3, ?4, ?5)",
                 )?
-                .execute(params![event.tenant, event.session_id, event.received_at_ms, event.body])?;
+                .execute(params![event.tenant, event.session_id, event.received_at_ms, event.body, event.trace])?;
                 Ok(conn.last_insert_rowid())
             })
             .await
@@ -300,7 +301,7 @@ impl Storage for SqliteStorage {
         self.writer
             .call(move |conn| {
                 let mut statement = conn.prepare_cached(
-                    "SELECT seq, received_at, body FROM journal
+                    "SELECT seq, received_at, body, trace FROM journal
                      WHERE tenant = ?1 AND session_id = ?2 AND processed_at IS NULL
                      ORDER BY seq LIMIT ?3",
                 )?;
@@ -312,6 +313,7 @@ impl Storage for SqliteStorage {
                             session_id,
                             received_at_ms: row.get(1)?,
                             body: row.get(2)?,
+                            trace: row.get(3)?,
                         })
                     })?;
                 rows.collect()
@@ -333,8 +335,8 @@ impl Storage for SqliteStorage {
                      WHERE seq = ?1 AND processed_at IS NULL RETURNING tenant, session_id",
                 )?;
                 let mut insert = conn.prepare_cached(
-                    "INSERT INTO outbox (tenant, session_id, event_seq, name, body)
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                    "INSERT INTO outbox (tenant, session_id, event_seq, name, body, trace)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 )?;
                 let mut ids = Vec::new();
                 for completion in &completions {
@@ -348,7 +350,8 @@ impl Storage for SqliteStorage {
                             session_id,
                             completion.seq,
                             activity.name,
-                            activity.body
+                            activity.body,
+                            activity.trace
                         ])?;
                         ids.push(conn.last_insert_rowid());
                     }
@@ -535,6 +538,12 @@ impl Storage for SqliteStorage {
                 })?;
                 rows.collect()
             })
+            .await
+    }
+
+    async fn ping(&self) -> anyhow::Result<()> {
+        self.writer
+            .call(|conn| conn.query_row("SELECT 1", [], |_| Ok(())))
             .await
     }
 

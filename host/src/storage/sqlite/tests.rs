@@ -7,6 +7,7 @@ fn activity(text: &str) -> NewActivity {
     NewActivity {
         name: "message".into(),
         body: text.into(),
+        trace: None,
     }
 }
 
@@ -24,6 +25,7 @@ async fn a_delivery_whose_record_fails_stops_the_sender_and_no_later_one_is_reco
         session_id: 1,
         received_at_ms: 1,
         body: b"{}".to_vec(),
+        trace: None,
     };
     let seq = db.append(event).await.unwrap();
     let run = db.claim(Stage::Run, "a", 1).await.unwrap().unwrap();
