@@ -2,6 +2,7 @@
 
 mod bench;
 mod check;
+mod completions;
 mod componentize;
 mod config_check;
 mod dead_letters;
@@ -67,6 +68,13 @@ pub enum Command {
     /// Works with configuration files.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Prints a shell completion script (`wasmbot completions bash > /etc/bash_completion.d/wasmbot`).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Prints the man page in roff (`wasmbot man > wasmbot.1`).
+    Man,
 }
 
 /// `wasmbot config …`.
@@ -110,6 +118,8 @@ pub fn main() -> ExitCode {
         Command::DeadLetters(args) => dead_letters::dead_letters(&args),
         Command::Bench(args) => bench::bench(&args),
         Command::Config(ConfigCommand::Check { file }) => config_check::config_check(&file),
+        Command::Completions { shell } => completions::completions(shell),
+        Command::Man => completions::man(),
     };
     if let Some(telemetry) = telemetry {
         telemetry.shutdown();

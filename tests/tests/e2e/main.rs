@@ -4,6 +4,7 @@ mod bench_tool;
 mod bot_failures;
 mod cancelled_webhooks;
 mod chat_page_browser;
+mod cli_docs;
 mod config_check;
 mod crash_recovery;
 mod delivery_faults;

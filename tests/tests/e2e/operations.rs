@@ -157,3 +157,49 @@ async fn readiness_turns_503_while_storage_is_unreachable_and_recovers() {
     assert!(body.starts_with("ready"), "{body}");
     drop(server);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_of_the_openapi_document_is_served_on_the_admin_listener() {
+    let served = Served::start(ADMIN_LISTEN, &[("acme", plugins::ECHO, 1, "")]).await;
+    let server = &served.server;
+    let http = reqwest::Client::new();
+    let document: serde_json::Value = http
+        .get(format!("{}/admin/openapi.json", server.admin_url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(document["openapi"], "3.1.0");
+    let paths = document["paths"].as_object().unwrap();
+    assert!(paths.len() >= 10);
+    for (path, item) in paths {
+        for method in item.as_object().unwrap().keys() {
+            let url = format!("{}{}", server.admin_url, path.replace("{id}", "acme"));
+            let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let status = http
+                .request(method.clone(), &url)
+                .bearer_auth(ADMIN_TOKEN)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16();
+            // Served (whatever it answers to an empty request), not unknown to the router.
+            assert!(![404, 405].contains(&status), "{method} {path}: {status}");
+            // And not on the webhook port.
+            let on_webhooks = url.replace(&server.admin_url, &server.url);
+            let status = http
+                .request(method.clone(), &on_webhooks)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                status.status().as_u16(),
+                404,
+                "{method} {path} on the webhook port"
+            );
+        }
+    }
+}

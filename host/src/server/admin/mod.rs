@@ -20,8 +20,11 @@ use super::auth::{authorized, bearer_token};
 use crate::dispatch::Tenant;
 use crate::plugins::{SwapError, SwapOutcome};
 
-/// The admin routes, behind the admin token.
+mod openapi;
+
+/// The admin routes, behind the admin token (but for the API's OpenAPI document).
 pub fn routes(state: AppState) -> Router<AppState> {
+    let described = Router::new().route("/admin/openapi.json", get(openapi::document));
     Router::new()
         .route("/admin/tenants", get(list_tenants))
         .route("/admin/tenants/{id}", get(show_tenant))
@@ -33,6 +36,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/admin/dead-letters/retry", post(retry_dead_letters))
         .route("/admin/dead-letters/drop", post(drop_dead_letters))
         .route_layer(middleware::from_fn_with_state(state, require_admin_token))
+        .merge(described)
 }
 
 /// An admin API error: a status and a message, answered as `{"error": …}`.
