@@ -14,7 +14,7 @@ A bot is a function of the conversation and the event that returns a list of act
 
     Handler = wasmbot.export(handle)   # componentize-py looks for `Handler`
 
-Build it with componentize-py (see "Write a bot in your language" in README.md). State keys and values are
+Build it with componentize-py (see "Write a bot in your language" in docs/writing-bots.md). State keys and values are
 laid out as the Rust SDK lays them out (`session/{id}/{key}`, JSON values), so a bot can be
 rewritten in another language without losing its stored state.
 """
