@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use notify::{RecursiveMode, Watcher as _};
+use notify::{RecommendedWatcher, RecursiveMode};
+use notify_debouncer_full::{DebounceEventResult, Debouncer, NoCache, new_debouncer_opt};
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 
@@ -104,7 +105,7 @@ fn component_path(messages: &str) -> Option<PathBuf> {
 
 /// Watches the sources of `bots` until dropped.
 pub struct SourceWatcher {
-    _watcher: notify::RecommendedWatcher,
+    _watcher: Debouncer<RecommendedWatcher, NoCache>,
 }
 
 /// Starts watching `bots`' package directories (their `target/` excluded) and rebuilding a
@@ -121,12 +122,13 @@ pub fn watch_sources(bots: Vec<BotSource>, feed: Arc<DevFeed>) -> anyhow::Result
         })
         .collect();
     let targets = wakers.clone();
-    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        let Ok(event) = event else { return };
-        if matches!(event.kind, notify::EventKind::Access(_)) {
-            return;
-        }
-        for path in &event.paths {
+    // Editors write several files: the events of one quiet period arrive together.
+    let wake = move |events: DebounceEventResult| {
+        let Ok(events) = events else { return };
+        let changed = events
+            .iter()
+            .filter(|event| !matches!(event.kind, notify::EventKind::Access(_)));
+        for path in changed.flat_map(|event| &event.paths) {
             for (dir, waker) in &targets {
                 let inside = path.strip_prefix(dir).ok();
                 let is_output = inside.is_some_and(|p| p.starts_with("target"));
@@ -135,7 +137,8 @@ pub fn watch_sources(bots: Vec<BotSource>, feed: Arc<DevFeed>) -> anyhow::Result
                 }
             }
         }
-    })?;
+    };
+    let mut watcher = new_debouncer_opt(DEBOUNCE, None, wake, NoCache, notify::Config::default())?;
     for (bot, (dir, waker)) in bots.into_iter().zip(wakers) {
         watcher
             .watch(&dir, RecursiveMode::Recursive)
@@ -148,12 +151,6 @@ pub fn watch_sources(bots: Vec<BotSource>, feed: Arc<DevFeed>) -> anyhow::Result
 async fn rebuild_on_change(bot: BotSource, changed: Arc<Notify>, feed: Arc<DevFeed>) {
     loop {
         changed.notified().await;
-        loop {
-            tokio::select! {
-                _ = changed.notified() => continue,
-                _ = tokio::time::sleep(DEBOUNCE) => break,
-            }
-        }
         feed.push(
             "build_started",
             &bot.tenant,

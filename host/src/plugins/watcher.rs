@@ -1,8 +1,9 @@
 //! Watches the tenants' plugin files. The directory of each file is watched (not the file),
 //! so an editor that replaces the file and a rename into place are seen like a write in
-//! place. Changes are debounced per tenant; a load that a change arrives during is followed
-//! by another, so the last write wins; a refused file is tried once more after a short delay
-//! (a writer may have paused half-way), and again at its next change.
+//! place. Changes are debounced (notify-debouncer-full: a file's events are delivered once
+//! it has been quiet for a moment); a load that a change arrives during is followed by
+//! another, so the last write wins; a refused file is tried once more after a short delay (a
+//! writer may have paused half-way), and again at its next change.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -11,7 +12,8 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use notify::event::{AccessKind, AccessMode};
-use notify::{EventKind, RecursiveMode, Watcher as _};
+use notify::{EventKind, RecommendedWatcher, RecursiveMode};
+use notify_debouncer_full::{DebounceEventResult, Debouncer, NoCache, new_debouncer_opt};
 
 use super::Registry;
 use crate::dispatch::Tenant;
@@ -23,9 +25,9 @@ const RETRY_AFTER: Duration = Duration::from_secs(1);
 
 type Targets = HashMap<PathBuf, Vec<Weak<Tenant>>>;
 
-/// The file watcher (inotify on Linux).
+/// The file watcher (inotify on Linux), debounced.
 pub struct PluginWatcher {
-    watcher: Mutex<notify::RecommendedWatcher>,
+    watcher: Mutex<Debouncer<RecommendedWatcher, NoCache>>,
     watched: Mutex<HashSet<PathBuf>>,
     targets: Arc<ArcSwap<Targets>>,
 }
@@ -35,20 +37,19 @@ impl PluginWatcher {
     pub fn new() -> notify::Result<Self> {
         let targets: Arc<ArcSwap<Targets>> = Arc::default();
         let seen = targets.clone();
-        let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-            let Ok(event) = event else { return };
-            if !changes_content(&event.kind) {
-                return;
-            }
+        let wake = move |events: DebounceEventResult| {
+            let Ok(events) = events else { return };
             let targets = seen.load();
-            for path in &event.paths {
+            let changed = events.iter().filter(|e| changes_content(&e.kind));
+            for path in changed.flat_map(|event| &event.paths) {
                 for tenant in targets.get(path).into_iter().flatten() {
                     if let Some(tenant) = tenant.upgrade() {
                         tenant.file_changed.notify_one();
                     }
                 }
             }
-        })?;
+        };
+        let watcher = new_debouncer_opt(DEBOUNCE, None, wake, NoCache, notify::Config::default())?;
         Ok(Self {
             watcher: Mutex::new(watcher),
             watched: Mutex::default(),
@@ -113,7 +114,7 @@ fn watch_key(plugin: &Path) -> PathBuf {
     }
 }
 
-/// One tenant's follower: waits for changes of its plugin file, debounces them and loads the
+/// One tenant's follower: waits for (debounced) changes of its plugin file and loads the
 /// file. Ends when the tenant is removed.
 pub async fn follow_plugin_file(registry: Arc<Registry>, tenant: Arc<Tenant>) {
     let mut retry = false;
@@ -126,15 +127,8 @@ pub async fn follow_plugin_file(registry: Arc<Registry>, tenant: Arc<Tenant>) {
         } else {
             tenant.file_changed.notified().await;
         }
-        // Debounce: wait until the file has been quiet for a moment.
-        loop {
-            if tenant.is_retired() {
-                return;
-            }
-            tokio::select! {
-                _ = tenant.file_changed.notified() => continue,
-                _ = tokio::time::sleep(DEBOUNCE) => break,
-            }
+        if tenant.is_retired() {
+            return;
         }
         let refused = registry.reload_from_file(&tenant).await.is_err();
         // Retry a refused file once; after that, only a new change makes us try again.
