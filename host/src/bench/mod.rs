@@ -7,6 +7,7 @@
 mod external;
 mod load;
 mod noisy;
+mod otlp_sink;
 mod postgres;
 pub mod process;
 mod scale;
@@ -23,6 +24,7 @@ use crate::runtime::{NativeEcho, Plugin};
 use crate::server::{run, setup::build_state};
 use crate::storage::Durability;
 pub use load::LoadShape;
+pub use otlp_sink::OtlpSink;
 pub use scale::{ScaleFigures, run_scale};
 use sink::ServedSink;
 

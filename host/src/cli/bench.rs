@@ -63,9 +63,24 @@ pub struct BenchArgs {
     /// With `--target`: where the sink (the targets' mluvii) listens.
     #[arg(long, default_value = "127.0.0.1:9100")]
     pub sink_listen: std::net::SocketAddr,
+    /// Trace every event (as `[telemetry]` with `sampling_ratio = 1.0` would) and export the
+    /// spans to a built-in OTLP/HTTP sink listening here: what traces cost.
+    #[arg(long)]
+    pub otlp_sink: Option<std::net::SocketAddr>,
     /// With `--scale`: how many untouched tenants get a first event.
     #[arg(long, default_value_t = 20)]
     pub probes: usize,
+}
+
+/// The trace exporter `--otlp-sink` asks for, started.
+pub fn telemetry(args: &BenchArgs) -> anyhow::Result<Option<crate::telemetry::Telemetry>> {
+    let Some(address) = args.otlp_sink else {
+        return Ok(None);
+    };
+    crate::telemetry::Telemetry::start(&crate::telemetry::TelemetryConfig {
+        otlp_endpoint: Some(format!("http://{address}")),
+        ..Default::default()
+    })
 }
 
 /// Runs the benchmark.
@@ -119,6 +134,20 @@ pub fn bench(args: &BenchArgs) -> anyhow::Result<()> {
         },
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    runtime.block_on(run_bench(&options))?;
+    runtime.block_on(async {
+        let traces = match args.otlp_sink {
+            Some(address) => Some(crate::bench::OtlpSink::start(address).await?),
+            None => None,
+        };
+        run_bench(&options).await?;
+        if let Some(traces) = traces {
+            let (exports, bytes) = traces.received();
+            println!(
+                "traces: on (every event), {exports} OTLP exports of {} KiB in all received so far",
+                bytes >> 10
+            );
+        }
+        anyhow::Ok(())
+    })?;
     Ok(())
 }

@@ -98,14 +98,16 @@ pub fn main() -> ExitCode {
     };
     // Traces are a server's: `serve` reads `[telemetry]` before anything is logged.
     let telemetry = match &cli.command {
-        Command::Serve(args) => match serve::telemetry(args) {
-            Ok(telemetry) => telemetry,
-            Err(error) => {
-                eprintln!("error: {error:#}");
-                return ExitCode::FAILURE;
-            }
-        },
-        _ => None,
+        Command::Serve(args) => serve::telemetry(args),
+        Command::Bench(args) => bench::telemetry(args),
+        _ => Ok(None),
+    };
+    let telemetry = match telemetry {
+        Ok(telemetry) => telemetry,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            return ExitCode::FAILURE;
+        }
     };
     init_logging(cli.log_format, default_filter, telemetry.as_ref());
     let result = match cli.command {
