@@ -7,7 +7,10 @@ mod componentize;
 mod config_check;
 mod dead_letters;
 mod dev;
+mod export;
+mod history;
 mod offline;
+mod replay;
 mod run;
 mod serve;
 mod test;
@@ -65,6 +68,11 @@ pub enum Command {
     DeadLetters(dead_letters::DeadLetterArgs),
     /// Measures the event path on loopback: the echo bot in the sandbox and natively.
     Bench(bench::BenchArgs),
+    /// Replays a tenant's real conversations from the journal against a candidate version and
+    /// compares its answers with what was sent; exits 1 when any differ.
+    Replay(replay::ReplayArgs),
+    /// Writes a real conversation from the journal as a `wasmbot test` script.
+    Export(export::ExportArgs),
     /// Works with configuration files.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -120,6 +128,8 @@ pub fn main() -> ExitCode {
         Command::DeadLetters(args) => dead_letters::dead_letters(&args),
         Command::Bench(args) => bench::bench(&args),
         Command::Config(ConfigCommand::Check { file }) => config_check::config_check(&file),
+        Command::Replay(args) => replay::replay(&args),
+        Command::Export(args) => export::export(&args),
         Command::Completions { shell } => completions::completions(shell),
         Command::Man => completions::man(),
     };

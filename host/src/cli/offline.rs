@@ -108,6 +108,14 @@ impl OfflineBot {
         })
     }
 
+    /// Lets the bot's outbound HTTP through `http`'s policy (the default refuses it all).
+    pub fn with_http(mut self, http: Arc<crate::capabilities::http::TenantHttp>) -> Self {
+        if let Some(tenant) = Arc::get_mut(&mut self.tenant) {
+            tenant.http = http;
+        }
+        self
+    }
+
     /// Runs one event through the bot.
     pub fn handle(&self, event: &WebhookEvent) -> EventRun {
         let loaded = &self.loaded;

@@ -154,6 +154,40 @@ pub struct OutboxEntry {
     pub trace: Option<String>,
 }
 
+/// A journaled event with what its run produced, read back by the tools that replay or
+/// export real conversations (`wasmbot replay`, `wasmbot export`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoggedEvent {
+    /// Its position in the journal.
+    pub seq: i64,
+    /// The session.
+    pub session_id: i64,
+    /// When it arrived (ms since the epoch).
+    pub received_at_ms: i64,
+    /// The body exactly as mluvii sent it.
+    pub body: Vec<u8>,
+    /// Whether it was processed (its activities are all there).
+    pub processed: bool,
+    /// Why the bot failed on it, if it did (the fallback was what went out).
+    pub error: Option<String>,
+    /// The Send API bodies its run stored in the outbox, in order (sent, waiting or dead).
+    pub activities: Vec<String>,
+}
+
+/// Which journaled events to read back: a tenant's, received in `[since_ms, until_ms)`,
+/// of one session or of all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryQuery {
+    /// The tenant.
+    pub tenant: String,
+    /// Received at or after (ms since the epoch).
+    pub since_ms: i64,
+    /// Received before (ms since the epoch).
+    pub until_ms: i64,
+    /// Only this session's events.
+    pub session: Option<i64>,
+}
+
 /// Counts of unfinished work of one tenant.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TenantBacklog {
@@ -281,6 +315,9 @@ pub trait Storage: Send + Sync {
     async fn mark_dead(&self, id: i64, error: &str, now_ms: i64) -> anyhow::Result<()>;
     /// Every dead letter, oldest first.
     async fn dead_letters(&self) -> anyhow::Result<Vec<OutboxEntry>>;
+    /// The journaled events `query` selects (processed or not, until retention deletes them),
+    /// each with the activities its run stored, ordered by session and then journal order.
+    async fn history(&self, query: &HistoryQuery) -> anyhow::Result<Vec<LoggedEvent>>;
     /// Makes a dead letter (or all, with `None`) pending again with a fresh retry budget;
     /// returns how many.
     async fn retry_dead(&self, id: Option<i64>) -> anyhow::Result<usize>;

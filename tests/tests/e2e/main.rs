@@ -19,6 +19,7 @@ mod outbound_http;
 mod overload;
 mod polyglot;
 mod refused_plugins;
+mod replay;
 mod replica_plugins;
 mod replicas;
 mod scripted_tests;

@@ -42,6 +42,7 @@ on_each_backend!(
     recent_sends_are_the_sessions_recorded_sends_since_a_time,
     relaxed_state_writes_count_against_the_quota_like_durable_ones,
     traces_travel_with_events_and_activities,
+    history_reads_conversations_back_with_their_activities,
 );
 
 fn event(tenant: &str, session_id: i64, body: &str) -> NewEvent {
@@ -616,4 +617,38 @@ async fn traces_travel_with_events_and_activities(store: TestStore) {
     let out = db.pending_activities("a", 1, 10).await.unwrap();
     let traces: Vec<_> = out.iter().map(|a| a.trace.as_deref()).collect();
     assert_eq!(traces, [Some(run_span), None]);
+}
+
+async fn history_reads_conversations_back_with_their_activities(store: TestStore) {
+    let db = store.open().await;
+    let at = |ms: i64, session: i64, body: &str| NewEvent {
+        received_at_ms: ms,
+        ..event("a", session, body)
+    };
+    let a1 = db.append(at(100, 1, "a1")).await.unwrap();
+    db.append(at(150, 2, "b1")).await.unwrap();
+    db.append(at(200, 1, "a2")).await.unwrap();
+    db.append(event("other", 1, "x")).await.unwrap();
+    let run = claim(&*db, Stage::Run, "a", 1).await;
+    db.complete(&run, done(a1, &["r1", "r2"])).await.unwrap();
+    let query = |since_ms, until_ms, session| wasmbot::storage::HistoryQuery {
+        tenant: "a".into(),
+        since_ms,
+        until_ms,
+        session,
+    };
+    let all = db.history(&query(0, i64::MAX, None)).await.unwrap();
+    let order: Vec<(i64, &[u8])> = all
+        .iter()
+        .map(|e| (e.session_id, e.body.as_slice()))
+        .collect();
+    assert_eq!(order, [(1, &b"a1"[..]), (1, b"a2"), (2, b"b1")]);
+    assert!(all[0].processed && !all[1].processed);
+    assert_eq!(all[0].activities, ["r1", "r2"]);
+    assert!(all[1].activities.is_empty());
+    let range = db.history(&query(120, 250, None)).await.unwrap();
+    assert_eq!(range.len(), 2);
+    let one = db.history(&query(0, i64::MAX, Some(2))).await.unwrap();
+    assert_eq!(one.len(), 1);
+    assert_eq!(one[0].received_at_ms, 150);
 }

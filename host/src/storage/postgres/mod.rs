@@ -5,6 +5,7 @@
 //! the work done under it.
 
 mod appender;
+mod history;
 mod leases;
 mod migrations;
 mod plugins;
@@ -18,8 +19,9 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::{NoTls, Row};
 
 use super::{
-    Claim, Completion, JournalEntry, NewEvent, OutboxEntry, PublishedPlugin, ServedPlugin,
-    SessionRef, Stage, StateQuota, StateWrite, Storage, TenantBacklog,
+    Claim, Completion, HistoryQuery, JournalEntry, LoggedEvent, NewEvent, OutboxEntry,
+    PublishedPlugin, ServedPlugin, SessionRef, Stage, StateQuota, StateWrite, Storage,
+    TenantBacklog,
 };
 use crate::config::Secret;
 use appender::Appender;
@@ -379,6 +381,10 @@ impl Storage for PostgresStorage {
             )
             .await?;
         Ok(rows.iter().map(outbox_entry).collect())
+    }
+
+    async fn history(&self, query: &HistoryQuery) -> anyhow::Result<Vec<LoggedEvent>> {
+        history::history(&self.client().await?, query).await
     }
 
     async fn retry_dead(&self, id: Option<i64>) -> anyhow::Result<usize> {

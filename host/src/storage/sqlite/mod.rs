@@ -5,6 +5,7 @@
 //! directory (a lock on `wasmbot.lock`), so claims live in its memory ([`claims`]).
 
 mod claims;
+mod history;
 mod lock;
 mod migrations;
 #[cfg(test)]
@@ -20,8 +21,8 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{
-    Claim, Completion, JournalEntry, LeaseLost, NewEvent, OutboxEntry, SessionRef, Stage,
-    StateQuota, StateWrite, Storage, TenantBacklog,
+    Claim, Completion, HistoryQuery, JournalEntry, LeaseLost, LoggedEvent, NewEvent, OutboxEntry,
+    SessionRef, Stage, StateQuota, StateWrite, Storage, TenantBacklog,
 };
 use claims::Leases;
 pub use lock::{LOCK_FILE, is_locked};
@@ -490,6 +491,13 @@ impl Storage for SqliteStorage {
                 let rows = statement.query_map([], outbox_entry)?;
                 rows.collect()
             })
+            .await
+    }
+
+    async fn history(&self, query: &HistoryQuery) -> anyhow::Result<Vec<LoggedEvent>> {
+        let query = query.clone();
+        self.writer
+            .call(move |conn| history::history(conn, &query))
             .await
     }
 
