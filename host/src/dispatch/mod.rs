@@ -387,8 +387,11 @@ impl Dispatcher {
         // The event's trace is the ingress span's (the caller's): its run and deliveries
         // continue it from the journal.
         let trace = crate::telemetry::traceparent(&tracing::Span::current());
-        let commit =
-            tracing::info_span!("journal.commit", tenant = %tenant.id(), session = session_id);
+        let commit = if crate::telemetry::enabled() {
+            tracing::info_span!("journal.commit", tenant = %tenant.id(), session = session_id)
+        } else {
+            tracing::Span::none()
+        };
         let (dispatcher, tenant) = (self.clone(), tenant.clone());
         tokio::spawn(
             async move { dispatcher.journal(&tenant, session_id, body, trace).await }

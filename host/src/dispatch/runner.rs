@@ -99,7 +99,12 @@ impl Dispatcher {
         // The tenant's configuration and plugin as of now: this event finishes on them even if
         // a reload or a swap happens meanwhile.
         let profile = tenant.profile();
-        let span = tracing::Span::current();
+        // The run's span gets its plugin and outcome only when traces are read.
+        let span = if crate::telemetry::enabled() {
+            tracing::Span::current()
+        } else {
+            tracing::Span::none()
+        };
         let Some(plugin) = tenant.plugin.load_full() else {
             span.record("outcome", "no_plugin");
             tracing::warn!("no plugin loaded; the event waits in the journal");

@@ -26,6 +26,9 @@ enum Delivery {
 /// The span of one Send API attempt: it continues the trace of the bot run that produced the
 /// activity (see [`crate::telemetry`]).
 fn attempt_span(tenant: &Tenant, entry: &OutboxEntry, attempt: u32) -> tracing::Span {
+    if !crate::telemetry::enabled() {
+        return tracing::Span::none();
+    }
     let span = tracing::info_span!(
         parent: None,
         "send_api.attempt",
