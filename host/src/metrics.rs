@@ -51,6 +51,9 @@ pub struct Metrics {
     /// Plugin loads by tenant and outcome (`compiled`, `cached`: from the compiled-artifact
     /// cache, `refused`: the old version keeps serving).
     pub plugin_loads: Family<TenantOutcome, Counter>,
+    /// Events a shadow candidate ran, by tenant and outcome (`identical`, `different`,
+    /// `failed`, `dropped`).
+    pub candidate_events: Family<TenantOutcome, Counter>,
     /// Bots' outbound HTTP requests, by tenant and outcome (`sent`, `refused` by the tenant's
     /// policy, `failed` on the way).
     pub bot_http_requests: Family<TenantOutcome, Counter>,
@@ -122,6 +125,12 @@ impl Default for Metrics {
             "1 while the tenant has a loaded plugin, 0 while it has none",
             plugin_loaded.clone(),
         );
+        let candidate_events = Family::<TenantOutcome, Counter>::default();
+        registry.register(
+            "candidate_events",
+            "Events a shadow candidate ran, by outcome of the comparison",
+            candidate_events.clone(),
+        );
         let warm_instances = Gauge::default();
         registry.register(
             "warm_instances",
@@ -157,6 +166,7 @@ impl Default for Metrics {
             backlog_events,
             plugin_loaded,
             warm_instances,
+            candidate_events,
             outbound_seconds,
             plugin_loads,
             bot_http_requests,

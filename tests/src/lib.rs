@@ -71,6 +71,7 @@ pub fn tenant_with_store(
         id: id.to_owned(),
         settings: Settings::from_json(settings).unwrap(),
         state,
+        state_scope: None,
         limits,
         http: Default::default(),
         warm: Default::default(),

@@ -96,6 +96,7 @@ impl OfflineBot {
             id: tenant_id.to_owned(),
             settings,
             state: storage,
+            state_scope: None,
             limits: Limits::default(),
             http: Default::default(),
             warm: Default::default(),

@@ -6,6 +6,7 @@
 //! in the database; what was just stored is also handed on in memory (a bounded [`inbox`]),
 //! so the normal path never reads it back.
 
+pub mod candidate;
 mod claims;
 pub mod drain;
 pub mod fallback;
@@ -13,6 +14,7 @@ pub mod inbox;
 mod runner;
 mod sender;
 pub mod session_queue;
+mod shadow;
 pub mod step;
 pub mod tenant;
 pub mod tenants;
@@ -178,6 +180,8 @@ pub struct Dispatcher {
     workers: Arc<Tracker>,
     stop: watch::Sender<bool>,
     feed: Option<Arc<DevFeed>>,
+    /// Events for shadow candidates.
+    shadow: shadow::ShadowQueue,
     /// Whether what this process stores is all there is (one process on the storage): then
     /// what ingress and the runner store is handed on in memory, not read back.
     memory_path: bool,
@@ -206,6 +210,7 @@ impl Dispatcher {
             workers: Arc::default(),
             stop: watch::channel(false).0,
             feed: None,
+            shadow: Default::default(),
         }
     }
 
@@ -236,6 +241,8 @@ impl Dispatcher {
         self.sweep().await;
         let dispatcher = self.clone();
         self.spawn_worker(async move { dispatcher.housekeeping().await });
+        let dispatcher = self.clone();
+        self.spawn_worker(async move { dispatcher.run_shadows().await });
         if !self.memory_path {
             let dispatcher = self.clone();
             self.spawn_worker(async move { dispatcher.poll_shared().await });

@@ -155,6 +155,15 @@ impl Dispatcher {
                 (fallback, Some(reason))
             }
         };
+        self.offer_shadow(
+            tenant,
+            &event,
+            entry.seq,
+            match &error {
+                None => Ok(&activities),
+                Some(reason) => Err(reason),
+            },
+        );
         if let Some(feed) = &self.feed {
             feed.push(
                 "event",

@@ -53,6 +53,8 @@ pub struct Tenant {
     profile: ArcSwap<TenantProfile>,
     /// The current plugin; events already running keep the version they started with.
     pub plugin: ArcSwapOption<Plugin>,
+    /// A candidate version being tried beside it (`PUT /admin/tenants/{id}/candidate`).
+    pub candidate: ArcSwapOption<super::candidate::Candidate>,
     /// Sessions with journaled events; its workers are this tenant's concurrent bot runs.
     pub runs: SessionQueue,
     /// Sessions with activities to send; its workers are this tenant's concurrent deliveries.
@@ -93,6 +95,7 @@ impl Tenant {
             outgoing: Inbox::new(MAX_PER_SESSION, &PROCESS_BUDGET),
             profile: ArcSwap::from_pointee(profile),
             plugin: ArcSwapOption::empty(),
+            candidate: ArcSwapOption::empty(),
             backlog: Default::default(),
             claims: Claims::default(),
             status: Mutex::default(),

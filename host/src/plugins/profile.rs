@@ -111,6 +111,7 @@ pub fn build_profile(
             id: tenant.id.clone(),
             settings,
             state: parts.state.clone(),
+            state_scope: None,
             limits: tenant.limits.runtime_limits(),
             http,
             warm: Default::default(),

@@ -21,8 +21,8 @@ use crate::config::{ConfigFile, Secret, ServerConfig, resolve_secret};
 use crate::dev::feed::DevFeed;
 use crate::dispatch::{Tenant, TenantMap};
 use crate::metrics::{Metrics, TenantOutcome};
-use crate::runtime::Runtime;
 use crate::runtime::plugin::content_hash;
+use crate::runtime::{Plugin, Runtime};
 use crate::storage::now_ms;
 
 /// What a successful swap request did.
@@ -401,6 +401,24 @@ impl Registry {
         }
     }
 
+    /// Compiles (or takes from the compiled cache) and checks `bytes` off the async threads,
+    /// without making them any tenant's version (a candidate's, or the first step of a swap);
+    /// the reason when they do not load.
+    pub async fn load(&self, bytes: Vec<u8>, source: &str) -> Result<(Plugin, Vec<u8>), String> {
+        let (runtime, cache) = (self.runtime.clone(), self.cache.clone());
+        let (source, hash) = (source.to_owned(), content_hash(&bytes));
+        let loaded = tokio::task::spawn_blocking(move || {
+            let plugin = load_plugin(&runtime, cache.as_ref(), &bytes, &hash, &source);
+            (plugin, bytes)
+        })
+        .await;
+        match loaded {
+            Ok((Ok(plugin), bytes)) => Ok((plugin, bytes)),
+            Ok((Err(e), _)) => Err(e.to_string()),
+            Err(e) => Err(format!("loading panicked: {e}")),
+        }
+    }
+
     /// The one path by which a plugin version becomes current. Once it loads, an upload or
     /// rollback is published for the other replicas of shared storage (if that fails, nothing
     /// changes), and the tenant's plugin file is rewritten atomically where `arrival` says so.
@@ -421,27 +439,9 @@ impl Registry {
             }
             return Ok(SwapOutcome::Unchanged { hash });
         }
-        let loaded = {
-            let (runtime, cache) = (self.runtime.clone(), self.cache.clone());
-            let (source, hash) = (source.to_owned(), hash.clone());
-            tokio::task::spawn_blocking(move || {
-                let plugin = load_plugin(&runtime, cache.as_ref(), &bytes, &hash, &source);
-                (plugin, bytes)
-            })
-            .await
-        };
-        let (plugin, bytes) = match loaded {
+        let (plugin, bytes) = match self.load(bytes, source).await {
             Ok(loaded) => loaded,
-            Err(e) => {
-                let reason = format!("loading panicked: {e}");
-                self.refused(tenant, &reason);
-                return Err(SwapError::Refused(reason));
-            }
-        };
-        let plugin = match plugin {
-            Ok(plugin) => plugin,
-            Err(e) => {
-                let reason = e.to_string();
+            Err(reason) => {
                 self.refused(tenant, &reason);
                 return Err(SwapError::Refused(reason));
             }

@@ -79,7 +79,7 @@ impl HostState {
         );
         log.begin_event(session_id);
         let state = BotState::new(
-            &tenant.id,
+            tenant.state_scope.as_deref().unwrap_or(&tenant.id),
             tenant.state.clone(),
             StateQuota {
                 max_keys: tenant.limits.max_state_keys,

@@ -62,6 +62,9 @@ pub struct TenantEnv {
     pub settings: Settings,
     /// What the `state` import reads and writes.
     pub state: Arc<dyn Storage>,
+    /// The state's scope when it is not the tenant id: a candidate version's own namespace,
+    /// apart from the serving version's state.
+    pub state_scope: Option<String>,
     /// Time and memory limits.
     pub limits: Limits,
     /// What its bots may reach over HTTP, and the client they go through.

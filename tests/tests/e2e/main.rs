@@ -25,6 +25,7 @@ mod replicas;
 mod scripted_tests;
 mod serve_binary;
 mod server_e2e;
+mod shadow;
 mod simulator_fixtures;
 mod storage_suite;
 mod support_bot;

@@ -178,16 +178,18 @@ async fn every_route_of_the_openapi_document_is_served_on_the_admin_listener() {
         for method in item.as_object().unwrap().keys() {
             let url = format!("{}{}", server.admin_url, path.replace("{id}", "acme"));
             let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
-            let status = http
+            let answer = http
                 .request(method.clone(), &url)
                 .bearer_auth(ADMIN_TOKEN)
                 .send()
                 .await
-                .unwrap()
-                .status()
-                .as_u16();
-            // Served (whatever it answers to an empty request), not unknown to the router.
-            assert!(![404, 405].contains(&status), "{method} {path}: {status}");
+                .unwrap();
+            let status = answer.status().as_u16();
+            let body = answer.text().await.unwrap();
+            // Served (whatever it answers to an empty request: a 404 of the route itself,
+            // such as "no candidate", comes as a JSON error), not unknown to the router.
+            let routed = status != 405 && (status != 404 || body.contains("\"error\""));
+            assert!(routed, "{method} {path}: {status} {body}");
             // And not on the webhook port.
             let on_webhooks = url.replace(&server.admin_url, &server.url);
             let status = http

@@ -180,6 +180,7 @@ mod tests {
             id: "acme".into(),
             settings: Default::default(),
             state: storage.clone(),
+            state_scope: None,
             limits: Limits::default(),
             http: Default::default(),
             warm: Default::default(),
@@ -207,6 +208,7 @@ mod tests {
             id: "acme".into(),
             settings: Default::default(),
             state: storage.clone(),
+            state_scope: None,
             limits: Limits {
                 max_session_facts: 2,
                 ..Limits::default()

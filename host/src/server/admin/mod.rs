@@ -20,6 +20,7 @@ use super::auth::{authorized, bearer_token};
 use crate::dispatch::Tenant;
 use crate::plugins::{SwapError, SwapOutcome};
 
+mod candidate;
 mod openapi;
 
 /// The admin routes, behind the admin token (but for the API's OpenAPI document).
@@ -31,6 +32,16 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/admin/tenants/{id}/plugin", put(upload_plugin))
         .route("/admin/tenants/{id}/versions", get(list_versions))
         .route("/admin/tenants/{id}/rollback", post(rollback))
+        .route(
+            "/admin/tenants/{id}/candidate",
+            get(candidate::show)
+                .put(candidate::set)
+                .delete(candidate::withdraw),
+        )
+        .route(
+            "/admin/tenants/{id}/candidate/promote",
+            post(candidate::promote),
+        )
         .route("/admin/reload", post(reload))
         .route("/admin/dead-letters", get(list_dead_letters))
         .route("/admin/dead-letters/retry", post(retry_dead_letters))
@@ -212,19 +223,22 @@ async fn upload_plugin(
     body: Body,
 ) -> Answer {
     let tenant = find(&state, &id)?;
-    let bytes = match to_bytes(body, state.max_plugin_bytes).await {
-        Ok(bytes) => bytes,
-        Err(_) => {
-            return Err(error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!(
-                    "the plugin is larger than {} bytes (server.max_plugin_mib)",
-                    state.max_plugin_bytes
-                ),
-            ));
-        }
-    };
-    swap_response(state.registry.upload(&tenant, bytes.to_vec()).await)
+    let bytes = plugin_body(&state, body).await?;
+    swap_response(state.registry.upload(&tenant, bytes).await)
+}
+
+/// A component in a request body, within `server.max_plugin_mib`.
+async fn plugin_body(state: &AppState, body: Body) -> Result<Vec<u8>, ApiError> {
+    match to_bytes(body, state.max_plugin_bytes).await {
+        Ok(bytes) => Ok(bytes.to_vec()),
+        Err(_) => Err(error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "the plugin is larger than {} bytes (server.max_plugin_mib)",
+                state.max_plugin_bytes
+            ),
+        )),
+    }
 }
 
 async fn rollback(State(state): State<AppState>, Path(id): Path<String>) -> Answer {

@@ -1,0 +1,202 @@
+//! A shadow candidate on a real `wasmbot serve`: every live event also runs on it, its
+//! answers are compared with the serving version's and counted, never sent (the test mluvii
+//! sees only the serving version's replies), its outbound HTTP is refused, and it can be
+//! promoted or withdrawn.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::routing::get;
+use serde_json::{Value, json};
+use wasmbot_tests::plugins;
+use wasmbot_tests::serve_process::{ADMIN_TOKEN, Served, wait_for_bodies};
+
+/// A backend the tenant may call; counts its requests.
+async fn backend() -> (String, Arc<AtomicUsize>) {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counted = hits.clone();
+    let router = Router::new().route(
+        "/ping",
+        get(move || {
+            counted.fetch_add(1, Ordering::SeqCst);
+            async { "pong" }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    (address.to_string(), hits)
+}
+
+struct Admin {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl Admin {
+    async fn call(&self, method: reqwest::Method, route: &str, body: Vec<u8>) -> (u16, Value) {
+        let answer = self
+            .http
+            .request(method, format!("{}{route}", self.base))
+            .bearer_auth(ADMIN_TOKEN)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = answer.status().as_u16();
+        (status, answer.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn set_candidate(&self, plugin: &str) -> Value {
+        let bytes = std::fs::read(plugin).unwrap();
+        let (status, view) = self
+            .call(
+                reqwest::Method::PUT,
+                "/admin/tenants/acme/candidate?mode=shadow",
+                bytes,
+            )
+            .await;
+        assert_eq!(status, 200, "{view}");
+        view
+    }
+
+    /// The candidate once it has compared `count` events (or dropped them).
+    async fn candidate_after(&self, count: u64) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let (status, view) = self
+                .call(
+                    reqwest::Method::GET,
+                    "/admin/tenants/acme/candidate",
+                    vec![],
+                )
+                .await;
+            assert_eq!(status, 200, "{view}");
+            let done = view["compared"].as_u64().unwrap() + view["dropped"].as_u64().unwrap();
+            if done >= count {
+                return view;
+            }
+            assert!(Instant::now() < deadline, "only {done} of {count}: {view}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+async fn post(served: &Served, session: i64, text: &str) {
+    let body = json!({"activity": "Text", "sessionId": session, "text": text});
+    let answer = reqwest::Client::new()
+        .post(served.server.webhook("acme"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shadow_candidate_is_compared_never_sent_and_can_be_promoted_or_withdrawn() {
+    let (backend, hits) = backend().await;
+    let http_policy = format!("\n[tenant.http]\nallowed_hosts = [\"http://{backend}\"]");
+    let served = Served::start(
+        "admin_token_env = \"ADMIN_TOKEN\"",
+        &[("acme", plugins::ECHO, 1, &http_policy)],
+    )
+    .await;
+    let admin = Admin {
+        http: reqwest::Client::new(),
+        base: served.server.admin_url.clone(),
+    };
+
+    // The serving version itself as the candidate: every event identical.
+    admin.set_candidate(plugins::ECHO).await;
+    for (session, text) in [(1, "one"), (2, "two"), (3, "three")] {
+        post(&served, session, text).await;
+    }
+    let view = admin.candidate_after(3).await;
+    assert_eq!(
+        (&view["identical"], &view["different"], &view["dropped"]),
+        (&json!(3), &json!(0), &json!(0)),
+        "{view}"
+    );
+
+    // Another version: different answers, recorded by path; nothing of it reaches mluvii, and
+    // its outbound request is refused before it leaves.
+    let set = admin.set_candidate(plugins::MISBEHAVING).await;
+    assert_eq!(set["compared"], 0);
+    post(&served, 4, "hello").await;
+    post(&served, 5, &format!("fetch http://{backend}/ping")).await;
+    let view = admin.candidate_after(2).await;
+    assert_eq!(view["different"], 2, "{view}");
+    let recent = view["recent_differences"].as_array().unwrap();
+    let hello = recent.iter().find(|d| d["session_id"] == 4).unwrap();
+    assert_eq!(
+        hello["differences"][0],
+        r#"activity [0].text: expected "You said: hello", got "ok: hello""#
+    );
+    let fetch = recent.iter().find(|d| d["session_id"] == 5).unwrap();
+    let fetched = fetch["candidate"][0]["text"].as_str().unwrap();
+    assert!(fetched.contains("HttpRequestDenied"), "{fetch}");
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        0,
+        "the candidate's request left"
+    );
+    for session in 1..=5 {
+        let sent = wait_for_bodies(&served.sim, session, 1).await;
+        assert!(
+            sent.iter()
+                .all(|b| b["text"].as_str().unwrap().starts_with("You said: ")),
+            "session {session}: {sent:?}"
+        );
+    }
+    let metrics = served.server.metrics().await;
+    assert!(
+        metrics.contains(r#"wasmbot_candidate_events_total{tenant="acme",outcome="different"} 2"#),
+        "{metrics}"
+    );
+
+    // Promoted, the candidate serves for real and is no longer a candidate.
+    let (status, outcome) = admin
+        .call(
+            reqwest::Method::POST,
+            "/admin/tenants/acme/candidate/promote",
+            vec![],
+        )
+        .await;
+    assert_eq!(status, 200, "{outcome}");
+    assert_eq!(outcome["outcome"], "swapped");
+    let (status, _) = admin
+        .call(
+            reqwest::Method::GET,
+            "/admin/tenants/acme/candidate",
+            vec![],
+        )
+        .await;
+    assert_eq!(status, 404);
+    post(&served, 6, "now").await;
+    assert_eq!(
+        wait_for_bodies(&served.sim, 6, 1).await[0]["text"],
+        "ok: now"
+    );
+
+    // Withdrawn, a candidate runs no more events.
+    admin.set_candidate(plugins::ECHO).await;
+    let (status, withdrawn) = admin
+        .call(
+            reqwest::Method::DELETE,
+            "/admin/tenants/acme/candidate",
+            vec![],
+        )
+        .await;
+    assert_eq!(status, 200, "{withdrawn}");
+    let (status, _) = admin
+        .call(
+            reqwest::Method::DELETE,
+            "/admin/tenants/acme/candidate",
+            vec![],
+        )
+        .await;
+    assert_eq!(status, 404);
+}
