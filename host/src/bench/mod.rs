@@ -35,6 +35,9 @@ pub enum Variant {
     Wasm,
     /// The same echo logic compiled into the host.
     Native,
+    /// The echo component in the sandbox, with itself as every tenant's shadow candidate
+    /// (every event runs twice; the shadow's cost on the serving path).
+    Shadow,
 }
 
 /// Where the event path lives in a run.
@@ -220,6 +223,7 @@ pub async fn run_once(
     let mut hosts = Vec::new();
     let mut servers = Vec::new();
     let mut dispatchers = Vec::new();
+    let mut candidates = Vec::new();
     for replica in 0..replicas {
         let mut config = config.clone();
         config.server.data_dir = dir.path().join(format!("data{replica}"));
@@ -228,6 +232,21 @@ pub async fn run_once(
             let native = Arc::new(Plugin::native(Arc::new(NativeEcho)));
             for tenant in state.tenants.all().values() {
                 tenant.plugin.store(Some(native.clone()));
+            }
+        }
+        if variant == Variant::Shadow {
+            let bytes = std::fs::read(&options.plugin)?;
+            for tenant in state.tenants.all().values() {
+                let (plugin, bytes) = state
+                    .registry
+                    .load(bytes.clone(), "candidate")
+                    .await
+                    .map_err(|reason| anyhow::anyhow!("the shadow candidate: {reason}"))?;
+                let candidate = Arc::new(crate::dispatch::candidate::Candidate::shadow(
+                    plugin, bytes,
+                ));
+                tenant.candidate.store(Some(candidate.clone()));
+                candidates.push(candidate);
             }
         }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -282,6 +301,13 @@ pub async fn run_once(
     };
     let delivery_secs = (sink.last_us() - load_start_us) as f64 / 1e6;
     let e2e = sink.latencies_us();
+    for candidate in &candidates {
+        let view = candidate.view();
+        eprintln!(
+            "shadow: {} compared ({} identical), {} dropped",
+            view["compared"], view["identical"], view["dropped"]
+        );
+    }
     for (stop, server) in servers {
         let _ = stop.send(());
         server.await??;

@@ -29,7 +29,8 @@ pub struct BenchArgs {
     /// Webhooks per second (0: as fast as they are answered).
     #[arg(long, default_value_t = 0.0)]
     pub rate: f64,
-    /// Which bots run in this process: `wasm`, `native`, `both` (interleaved in each round), or
+    /// Which bots run in this process: `wasm`, `native`, `both` (interleaved in each round),
+    /// `shadow` (wasm alone and wasm with itself as a shadow candidate, interleaved), or
     /// `none` (only `--target`s).
     #[arg(long, default_value = "both")]
     pub bot: String,
@@ -100,9 +101,10 @@ pub fn bench(args: &BenchArgs) -> anyhow::Result<()> {
         "wasm" => vec![Variant::Wasm],
         "native" => vec![Variant::Native],
         "both" => vec![Variant::Native, Variant::Wasm],
+        "shadow" => vec![Variant::Wasm, Variant::Shadow],
         "none" if !args.targets.is_empty() => vec![],
         "none" => bail!("--bot none needs a --target"),
-        other => bail!("--bot {other:?}: use wasm, native, both or none"),
+        other => bail!("--bot {other:?}: use wasm, native, both, shadow or none"),
     };
     let options = BenchOptions {
         plugin: args.plugin.clone(),

@@ -99,9 +99,11 @@ async fn post(served: &Served, session: i64, text: &str) {
 async fn a_shadow_candidate_is_compared_never_sent_and_can_be_promoted_or_withdrawn() {
     let (backend, hits) = backend().await;
     let http_policy = format!("\n[tenant.http]\nallowed_hosts = [\"http://{backend}\"]");
-    let served = Served::start(
+    // The tenant's plugin file is a copy: promotion rewrites it.
+    let served = Served::start_with_files(
         "admin_token_env = \"ADMIN_TOKEN\"",
-        &[("acme", plugins::ECHO, 1, &http_policy)],
+        &[("acme", "bot.wasm", 1, &http_policy)],
+        &[("bot.wasm", plugins::ECHO)],
     )
     .await;
     let admin = Admin {
