@@ -242,9 +242,8 @@ pub async fn run_once(
                     .load(bytes.clone(), "candidate")
                     .await
                     .map_err(|reason| anyhow::anyhow!("the shadow candidate: {reason}"))?;
-                let candidate = Arc::new(crate::dispatch::candidate::Candidate::shadow(
-                    plugin, bytes,
-                ));
+                let candidate =
+                    Arc::new(crate::dispatch::candidate::Candidate::shadow(plugin, bytes));
                 tenant.candidate.store(Some(candidate.clone()));
                 candidates.push(candidate);
             }

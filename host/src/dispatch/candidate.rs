@@ -105,13 +105,18 @@ impl ShadowOutcome {
 }
 
 impl Candidate {
-    /// `plugin` (from `bytes`) as a shadow candidate.
+    /// `plugin` (from `bytes`) as a shadow candidate from now on.
     pub fn shadow(plugin: Plugin, bytes: Vec<u8>) -> Self {
+        Self::shadow_since(plugin, bytes, crate::storage::now_ms())
+    }
+
+    /// `plugin` (from `bytes`) as a shadow candidate set at `since_ms`.
+    pub fn shadow_since(plugin: Plugin, bytes: Vec<u8>, since_ms: i64) -> Self {
         Self {
             plugin: Arc::new(plugin),
             bytes: Arc::new(bytes),
             mode: CandidateMode::Shadow,
-            since_ms: crate::storage::now_ms(),
+            since_ms,
             facts: FactsCache::default(),
             stats: ShadowStats::default(),
         }

@@ -48,6 +48,9 @@ impl Registry {
                 if let Err(e) = registry.take_published(&mut applied).await {
                     tracing::debug!(error = %format!("{e:#}"), "could not read the published plugins");
                 }
+                if let Err(e) = registry.sync_candidates().await {
+                    tracing::debug!(error = %format!("{e:#}"), "could not read the candidates");
+                }
             }
         });
         let registry = Arc::downgrade(self);

@@ -4,6 +4,7 @@
 //! versions published through one replica taken by the others.
 
 pub mod cache;
+mod candidates;
 mod fleet;
 pub mod loader;
 pub mod profile;
@@ -11,6 +12,7 @@ mod registry;
 pub mod versions;
 mod watcher;
 
+pub use candidates::CandidateError;
 pub use registry::{
     Registry, RegistryOptions, ReloadReport, SwapError, SwapOutcome, resolve_admin_token,
 };

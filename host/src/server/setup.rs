@@ -61,6 +61,10 @@ pub async fn build_state(
     )?;
     registry.apply(config).await?;
     registry.follow_published().await;
+    // Candidates set before a restart (or through another replica) are tried again.
+    if let Err(e) = registry.sync_candidates().await {
+        tracing::warn!(error = %format!("{e:#}"), "could not read the stored candidates");
+    }
     let settings = DispatchSettings {
         max_concurrent_runs: server.max_concurrent_runs,
         max_backlog: server.max_backlog,

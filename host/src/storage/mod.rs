@@ -188,6 +188,21 @@ pub struct HistoryQuery {
     pub session: Option<i64>,
 }
 
+/// A tenant's candidate version as stored, so every replica tries it and it outlives a
+/// restart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCandidate {
+    /// The tenant.
+    pub tenant: String,
+    /// The component's content hash.
+    pub hash: String,
+    /// How it runs (`shadow`).
+    pub mode: String,
+    /// When it was set (ms since the epoch); a new one, even of the same version, starts
+    /// its findings afresh.
+    pub set_at_ms: i64,
+}
+
 /// Counts of unfinished work of one tenant.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TenantBacklog {
@@ -370,6 +385,16 @@ pub trait Storage: Send + Sync {
     /// Succeeds when this backend can journal now: a round trip to the database server, or a
     /// job on the embedded database's writer. Readiness (`/readyz`) asks it.
     async fn ping(&self) -> anyhow::Result<()>;
+
+    /// Makes `candidate` (its component `bytes`) the tenant's candidate, replacing any
+    /// earlier one; durable when it returns.
+    async fn set_candidate(&self, candidate: &StoredCandidate, bytes: &[u8]) -> anyhow::Result<()>;
+    /// Removes the tenant's candidate, if any.
+    async fn clear_candidate(&self, tenant: &str) -> anyhow::Result<()>;
+    /// Every tenant's candidate (without the bytes).
+    async fn candidates(&self) -> anyhow::Result<Vec<StoredCandidate>>;
+    /// The component of the tenant's candidate, if it is still `hash`.
+    async fn candidate_bytes(&self, tenant: &str, hash: &str) -> anyhow::Result<Option<Vec<u8>>>;
 
     // Plugins shared by replicas. A backend only this process uses ([`Storage::exclusive`])
     // has no other replica to tell: the defaults store nothing and find nothing.

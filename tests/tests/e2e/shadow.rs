@@ -11,7 +11,10 @@ use axum::Router;
 use axum::routing::get;
 use serde_json::{Value, json};
 use wasmbot_tests::plugins;
-use wasmbot_tests::serve_process::{ADMIN_TOKEN, Served, wait_for_bodies};
+use wasmbot_tests::postgres::PgServer;
+use wasmbot_tests::serve_process::{
+    ADMIN_TOKEN, ServeProcess, Served, simulator, wait_for_bodies, write_config,
+};
 
 /// A backend the tenant may call; counts its requests.
 async fn backend() -> (String, Arc<AtomicUsize>) {
@@ -60,6 +63,26 @@ impl Admin {
             .await;
         assert_eq!(status, 200, "{view}");
         view
+    }
+
+    /// Waits until `GET …/candidate` answers `status` (another replica taking a change);
+    /// returns the body.
+    async fn candidate_status_becomes(&self, status: u16, what: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let (now, view) = self
+                .call(
+                    reqwest::Method::GET,
+                    "/admin/tenants/acme/candidate",
+                    vec![],
+                )
+                .await;
+            if now == status {
+                return view;
+            }
+            assert!(Instant::now() < deadline, "{what}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// The candidate once it has compared `count` events (or dropped them).
@@ -201,4 +224,113 @@ async fn a_shadow_candidate_is_compared_never_sent_and_can_be_promoted_or_withdr
         )
         .await;
     assert_eq!(status, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_candidate_outlives_a_restart() {
+    let served = Served::start_with_files(
+        "admin_token_env = \"ADMIN_TOKEN\"",
+        &[("acme", "bot.wasm", 1, "")],
+        &[("bot.wasm", plugins::ECHO)],
+    )
+    .await;
+    let admin = Admin {
+        http: reqwest::Client::new(),
+        base: served.server.admin_url.clone(),
+    };
+    let set = admin.set_candidate(plugins::MISBEHAVING).await;
+    let Served {
+        sim,
+        dir,
+        config,
+        server,
+    } = served;
+    server.signal("TERM");
+    server.wait(Duration::from_secs(20)).await;
+    let restarted = ServeProcess::start(&config);
+    let admin = Admin {
+        http: reqwest::Client::new(),
+        base: restarted.admin_url.clone(),
+    };
+    let (status, view) = admin
+        .call(
+            reqwest::Method::GET,
+            "/admin/tenants/acme/candidate",
+            vec![],
+        )
+        .await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(
+        (&view["hash"], &view["since_ms"]),
+        (&set["hash"], &set["since_ms"])
+    );
+    // And it is tried again.
+    let body = json!({"activity": "Text", "sessionId": 9, "text": "again"});
+    let answer = reqwest::Client::new()
+        .post(restarted.webhook("acme"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 200);
+    assert_eq!(admin.candidate_after(1).await["different"], 1);
+    drop((sim, dir));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_candidate_set_through_one_replica_is_tried_and_withdrawn_on_every_replica() {
+    let pg = PgServer::shared();
+    let url = pg.new_database();
+    let (sim, sim_url) = simulator().await;
+    let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let replicas: Vec<ServeProcess> = dirs
+        .iter()
+        .map(|dir| {
+            let config = write_config(
+                dir.path(),
+                &sim_url,
+                "admin_token_env = \"ADMIN_TOKEN\"\n[storage]\nbackend = \"postgres\"\nurl_env = \"DATABASE_URL\"\npoll_interval_ms = 50",
+                &[("acme", plugins::ECHO, 1, "")],
+            );
+            ServeProcess::start_with_env(&config, &[("DATABASE_URL", &url)])
+        })
+        .collect();
+    let admins: Vec<Admin> = replicas
+        .iter()
+        .map(|r| Admin {
+            http: reqwest::Client::new(),
+            base: r.admin_url.clone(),
+        })
+        .collect();
+    let set = admins[0].set_candidate(plugins::MISBEHAVING).await;
+    // The other replica takes it within seconds, and shadows the events it gets.
+    let taken = admins[1]
+        .candidate_status_becomes(200, "replica 2 never took the candidate")
+        .await;
+    assert_eq!(taken["hash"], set["hash"]);
+    let body = json!({"activity": "Text", "sessionId": 31, "text": "hi"});
+    let answer = reqwest::Client::new()
+        .post(replicas[1].webhook("acme"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 200);
+    assert_eq!(
+        wait_for_bodies(&sim, 31, 1).await[0]["text"],
+        "You said: hi"
+    );
+    assert_eq!(admins[1].candidate_after(1).await["different"], 1);
+    // Withdrawn through the second, it is gone from the first too.
+    let (status, _) = admins[1]
+        .call(
+            reqwest::Method::DELETE,
+            "/admin/tenants/acme/candidate",
+            vec![],
+        )
+        .await;
+    assert_eq!(status, 200);
+    admins[0]
+        .candidate_status_becomes(404, "replica 1 kept the withdrawn candidate")
+        .await;
 }

@@ -43,6 +43,7 @@ on_each_backend!(
     relaxed_state_writes_count_against_the_quota_like_durable_ones,
     traces_travel_with_events_and_activities,
     history_reads_conversations_back_with_their_activities,
+    candidates_are_stored_replaced_and_cleared,
 );
 
 fn event(tenant: &str, session_id: i64, body: &str) -> NewEvent {
@@ -651,4 +652,43 @@ async fn history_reads_conversations_back_with_their_activities(store: TestStore
     let one = db.history(&query(0, i64::MAX, Some(2))).await.unwrap();
     assert_eq!(one.len(), 1);
     assert_eq!(one[0].received_at_ms, 150);
+}
+
+async fn candidates_are_stored_replaced_and_cleared(store: TestStore) {
+    let db = store.open().await;
+    let candidate = |tenant: &str, hash: &str, at| wasmbot::storage::StoredCandidate {
+        tenant: tenant.into(),
+        hash: hash.into(),
+        mode: "shadow".into(),
+        set_at_ms: at,
+    };
+    assert!(db.candidates().await.unwrap().is_empty());
+    db.set_candidate(&candidate("a", "h1", 1), b"one")
+        .await
+        .unwrap();
+    db.set_candidate(&candidate("b", "h2", 2), b"two")
+        .await
+        .unwrap();
+    db.set_candidate(&candidate("a", "h3", 3), b"three")
+        .await
+        .unwrap();
+    assert_eq!(
+        db.candidates().await.unwrap(),
+        [candidate("a", "h3", 3), candidate("b", "h2", 2)]
+    );
+    assert_eq!(
+        db.candidate_bytes("a", "h3").await.unwrap(),
+        Some(b"three".to_vec())
+    );
+    assert_eq!(db.candidate_bytes("a", "h1").await.unwrap(), None);
+    db.clear_candidate("a").await.unwrap();
+    db.clear_candidate("nobody").await.unwrap();
+    assert_eq!(db.candidates().await.unwrap(), [candidate("b", "h2", 2)]);
+    drop(db);
+    // Kept across a reopening (a restart).
+    let reopened = store.open().await;
+    assert_eq!(
+        reopened.candidates().await.unwrap(),
+        [candidate("b", "h2", 2)]
+    );
 }

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{Answer, error, find, plugin_body, swap_response};
-use crate::dispatch::candidate::Candidate;
+use crate::plugins::CandidateError;
 use crate::server::AppState;
 
 /// `?mode=…`.
@@ -41,16 +41,15 @@ pub(super) async fn set(
         }
     }
     let bytes = plugin_body(&state, body).await?;
-    let (plugin, bytes) = state
-        .registry
-        .load(bytes, "candidate")
-        .await
-        .map_err(|reason| error(StatusCode::UNPROCESSABLE_ENTITY, reason))?;
-    let candidate = Candidate::shadow(plugin, bytes);
-    let view = candidate.view();
-    tracing::info!(tenant = %id, hash = %candidate.plugin.info().hash, "shadow candidate set: live events also run on it, compared, never sent");
-    tenant.candidate.store(Some(Arc::new(candidate)));
-    Ok(Json(view).into_response())
+    match state.registry.set_candidate(&tenant, bytes).await {
+        Ok(candidate) => Ok(Json(candidate.view()).into_response()),
+        Err(CandidateError::Refused(reason)) => {
+            Err(error(StatusCode::UNPROCESSABLE_ENTITY, reason))
+        }
+        Err(CandidateError::Unavailable(reason)) => {
+            Err(error(StatusCode::SERVICE_UNAVAILABLE, reason))
+        }
+    }
 }
 
 /// `GET …/candidate`: the candidate and what its comparisons found.
@@ -68,14 +67,15 @@ pub(super) async fn show(State(state): State<AppState>, Path(id): Path<String>) 
 /// `DELETE …/candidate`: withdraws it (its findings are dropped with it).
 pub(super) async fn withdraw(State(state): State<AppState>, Path(id): Path<String>) -> Answer {
     let tenant = find(&state, &id)?;
-    match tenant.candidate.swap(None) {
-        Some(candidate) => {
-            tracing::info!(tenant = %id, hash = %candidate.plugin.info().hash, "candidate withdrawn");
-            Ok(Json(json!({ "withdrawn": candidate.plugin.info().hash })).into_response())
-        }
-        None => Err(error(
+    match state.registry.withdraw_candidate(&tenant).await {
+        Ok(Some(hash)) => Ok(Json(json!({ "withdrawn": hash })).into_response()),
+        Ok(None) => Err(error(
             StatusCode::NOT_FOUND,
             format!("tenant {id} has no candidate"),
+        )),
+        Err(e) => Err(error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("storage: {e:#}"),
         )),
     }
 }
@@ -94,9 +94,17 @@ pub(super) async fn promote(State(state): State<AppState>, Path(id): Path<String
         .registry
         .upload(&tenant, candidate.bytes.as_ref().clone())
         .await;
-    if swapped.is_ok() {
-        // Unless another candidate was set meanwhile.
-        tenant.candidate.compare_and_swap(&Some(candidate), None);
+    // Unless another candidate was set meanwhile, it is no longer a candidate.
+    let still = tenant
+        .candidate
+        .load()
+        .as_ref()
+        .is_some_and(|current| Arc::ptr_eq(current, &candidate));
+    if swapped.is_ok()
+        && still
+        && let Err(e) = state.registry.withdraw_candidate(&tenant).await
+    {
+        tracing::warn!(tenant = %id, error = %format!("{e:#}"), "the promoted candidate is still stored; withdraw it");
     }
     swap_response(swapped)
 }

@@ -86,6 +86,14 @@ const MIGRATIONS: &[&str] = &[
     // off).
     "ALTER TABLE journal ADD COLUMN trace TEXT;
      ALTER TABLE outbox ADD COLUMN trace TEXT;",
+    // 5: each tenant's candidate version (shadow), tried by every replica.
+    "CREATE TABLE candidates (
+        tenant TEXT   PRIMARY KEY,
+        hash   TEXT   NOT NULL,
+        mode   TEXT   NOT NULL,
+        set_at BIGINT NOT NULL,
+        bytes  BYTEA  NOT NULL
+    );",
 ];
 
 /// Brings the schema up to date; refuses a database migrated by a newer wasmbot.

@@ -5,6 +5,7 @@
 //! the work done under it.
 
 mod appender;
+mod candidates;
 mod history;
 mod leases;
 mod migrations;
@@ -21,7 +22,7 @@ use tokio_postgres::{NoTls, Row};
 use super::{
     Claim, Completion, HistoryQuery, JournalEntry, LoggedEvent, NewEvent, OutboxEntry,
     PublishedPlugin, ServedPlugin, SessionRef, Stage, StateQuota, StateWrite, Storage,
-    TenantBacklog,
+    StoredCandidate, TenantBacklog,
 };
 use crate::config::Secret;
 use appender::Appender;
@@ -381,6 +382,22 @@ impl Storage for PostgresStorage {
             )
             .await?;
         Ok(rows.iter().map(outbox_entry).collect())
+    }
+
+    async fn set_candidate(&self, candidate: &StoredCandidate, bytes: &[u8]) -> anyhow::Result<()> {
+        candidates::set(self, candidate, bytes).await
+    }
+
+    async fn clear_candidate(&self, tenant: &str) -> anyhow::Result<()> {
+        candidates::clear(self, tenant).await
+    }
+
+    async fn candidates(&self) -> anyhow::Result<Vec<StoredCandidate>> {
+        candidates::all(self).await
+    }
+
+    async fn candidate_bytes(&self, tenant: &str, hash: &str) -> anyhow::Result<Option<Vec<u8>>> {
+        candidates::bytes(self, tenant, hash).await
     }
 
     async fn history(&self, query: &HistoryQuery) -> anyhow::Result<Vec<LoggedEvent>> {

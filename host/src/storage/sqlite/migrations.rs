@@ -61,6 +61,14 @@ pub const EVENTS: &[&str] = &[
     // off).
     "ALTER TABLE journal ADD COLUMN trace TEXT;
     ALTER TABLE outbox ADD COLUMN trace TEXT;",
+    // 3: each tenant's candidate version (shadow), kept across restarts.
+    "CREATE TABLE candidates (
+        tenant TEXT    PRIMARY KEY,
+        hash   TEXT    NOT NULL,
+        mode   TEXT    NOT NULL,
+        set_at INTEGER NOT NULL,
+        bytes  BLOB    NOT NULL
+    );",
 ];
 
 /// Brings the schema of `conn` up to date with `migrations`; refuses a database written by a

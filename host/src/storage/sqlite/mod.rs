@@ -4,6 +4,7 @@
 //! of webhooks). rusqlite is used directly (see BENCHMARKS.md for why). One process owns the
 //! directory (a lock on `wasmbot.lock`), so claims live in its memory ([`claims`]).
 
+mod candidates;
 mod claims;
 mod history;
 mod lock;
@@ -22,7 +23,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{
     Claim, Completion, HistoryQuery, JournalEntry, LeaseLost, LoggedEvent, NewEvent, OutboxEntry,
-    SessionRef, Stage, StateQuota, StateWrite, Storage, TenantBacklog,
+    SessionRef, Stage, StateQuota, StateWrite, Storage, StoredCandidate, TenantBacklog,
 };
 use claims::Leases;
 pub use lock::{LOCK_FILE, is_locked};
@@ -491,6 +492,31 @@ impl Storage for SqliteStorage {
                 let rows = statement.query_map([], outbox_entry)?;
                 rows.collect()
             })
+            .await
+    }
+
+    async fn set_candidate(&self, candidate: &StoredCandidate, bytes: &[u8]) -> anyhow::Result<()> {
+        let (candidate, bytes) = (candidate.clone(), bytes.to_vec());
+        self.writer
+            .call(move |conn| candidates::set(conn, &candidate, &bytes))
+            .await
+    }
+
+    async fn clear_candidate(&self, tenant: &str) -> anyhow::Result<()> {
+        let tenant = tenant.to_owned();
+        self.writer
+            .call(move |conn| candidates::clear(conn, &tenant))
+            .await
+    }
+
+    async fn candidates(&self) -> anyhow::Result<Vec<StoredCandidate>> {
+        self.writer.call(candidates::all).await
+    }
+
+    async fn candidate_bytes(&self, tenant: &str, hash: &str) -> anyhow::Result<Option<Vec<u8>>> {
+        let (tenant, hash) = (tenant.to_owned(), hash.to_owned());
+        self.writer
+            .call(move |conn| candidates::bytes(conn, &tenant, &hash))
             .await
     }
 
