@@ -34,6 +34,8 @@ pub const SHADOW_QUEUE: usize = 1024;
 pub enum CandidateMode {
     /// Runs beside the serving version; its answers are compared, never sent.
     Shadow,
+    /// Serves a share of new sessions for real ([`super::canary`]).
+    Canary,
 }
 
 /// A candidate version of a tenant's bot.
@@ -44,6 +46,8 @@ pub struct Candidate {
     pub bytes: Arc<Vec<u8>>,
     /// How it runs.
     pub mode: CandidateMode,
+    /// In canary mode: its policy, the sessions it must not take, its recent runs.
+    pub canary: Option<super::canary::Canary>,
     /// When it was set (ms since the epoch).
     pub since_ms: i64,
     /// Its session facts, apart from the serving version's.
@@ -112,10 +116,25 @@ impl Candidate {
 
     /// `plugin` (from `bytes`) as a shadow candidate set at `since_ms`.
     pub fn shadow_since(plugin: Plugin, bytes: Vec<u8>, since_ms: i64) -> Self {
+        Self::new(plugin, bytes, since_ms, None)
+    }
+
+    /// `plugin` (from `bytes`) set at `since_ms`: a canary when `canary` is given, else a
+    /// shadow.
+    pub fn new(
+        plugin: Plugin,
+        bytes: Vec<u8>,
+        since_ms: i64,
+        canary: Option<super::canary::Canary>,
+    ) -> Self {
         Self {
             plugin: Arc::new(plugin),
             bytes: Arc::new(bytes),
-            mode: CandidateMode::Shadow,
+            mode: match canary {
+                Some(_) => CandidateMode::Canary,
+                None => CandidateMode::Shadow,
+            },
+            canary,
             since_ms,
             facts: FactsCache::default(),
             stats: ShadowStats::default(),
@@ -157,8 +176,15 @@ impl Candidate {
             .rev()
             .cloned()
             .collect();
+        let canary = self.canary.as_ref().map(|canary| {
+            serde_json::json!({
+                "policy": canary.policy,
+                "window": canary.figures(),
+            })
+        });
         serde_json::json!({
             "mode": self.mode,
+            "canary": canary,
             "hash": self.plugin.info().hash,
             "size_bytes": self.plugin.info().size_bytes,
             "since_ms": self.since_ms,

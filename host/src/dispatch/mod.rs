@@ -6,6 +6,7 @@
 //! in the database; what was just stored is also handed on in memory (a bounded [`inbox`]),
 //! so the normal path never reads it back.
 
+pub mod canary;
 pub mod candidate;
 mod claims;
 pub mod drain;

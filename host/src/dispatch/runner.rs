@@ -105,10 +105,20 @@ impl Dispatcher {
         } else {
             tracing::Span::none()
         };
-        let Some(plugin) = tenant.plugin.load_full() else {
+        let Some(serving) = tenant.plugin.load_full() else {
             span.record("outcome", "no_plugin");
             tracing::warn!("no plugin loaded; the event waits in the journal");
             return None;
+        };
+        // A canary serves its share of new sessions for real.
+        let candidate = tenant.candidate.load_full();
+        let canary = candidate
+            .as_ref()
+            .and_then(|c| c.canary.as_ref().map(|canary| (c, canary)));
+        let on_canary = canary.is_some_and(|(_, canary)| canary.takes(entry.session_id));
+        let plugin = match canary {
+            Some((candidate, _)) if on_canary => candidate.plugin.clone(),
+            _ => serving,
         };
         span.record("plugin", plugin.info().hash.as_str());
         // Its activities' deliveries continue this run's trace.
@@ -155,6 +165,11 @@ impl Dispatcher {
                 (fallback, Some(reason))
             }
         };
+        if let Some((candidate, canary)) = canary
+            && let Some(reason) = canary.record(on_canary, error.is_some())
+        {
+            self.withdraw_canary(tenant, candidate, reason).await;
+        }
         self.offer_shadow(
             tenant,
             &event,

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 
 use super::candidate::{
-    Candidate, SHADOW_QUEUE, ServingAnswer, ShadowJob, ShadowOutcome, run_shadow,
+    Candidate, CandidateMode, SHADOW_QUEUE, ServingAnswer, ShadowJob, ShadowOutcome, run_shadow,
 };
 use super::{Dispatcher, Tenant};
 use crate::metrics::TenantOutcome;
@@ -43,6 +43,9 @@ impl Dispatcher {
         let Some(candidate) = tenant.candidate.load_full() else {
             return;
         };
+        if candidate.mode != CandidateMode::Shadow {
+            return;
+        }
         let serving: ServingAnswer = match serving {
             Ok(activities) => Ok(activities.iter().map(|a| comparable(a.to_json())).collect()),
             Err(error) => Err(error.to_owned()),
@@ -109,6 +112,34 @@ impl Dispatcher {
                 Ok(_permit) => run_shadow(&self.runtime, &self.metrics, job).await,
                 Err(_) => self.drop_shadow(&job.candidate, &current),
             }
+        }
+    }
+}
+
+impl Dispatcher {
+    /// Withdraws a canary that failed too often: this replica stops using it at once, storage
+    /// forgets it (so every replica does), and the reason is kept for the admin API.
+    pub(super) async fn withdraw_canary(
+        &self,
+        tenant: &Tenant,
+        candidate: &Arc<Candidate>,
+        reason: String,
+    ) {
+        let current = tenant.candidate.load_full();
+        if !current.is_some_and(|c| Arc::ptr_eq(&c, candidate)) {
+            return;
+        }
+        tenant.candidate.store(None);
+        let hash = candidate.plugin.info().hash.clone();
+        tracing::warn!(tenant = %tenant.id(), %hash, %reason, "canary withdrawn automatically");
+        *tenant
+            .last_withdrawal
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(format!(
+            "the last one, {hash}, was withdrawn automatically: {reason}"
+        ));
+        if let Err(e) = self.storage.clear_candidate(tenant.id()).await {
+            tracing::error!(tenant = %tenant.id(), error = %format!("{e:#}"), "could not remove the withdrawn canary from storage; other replicas keep it");
         }
     }
 }

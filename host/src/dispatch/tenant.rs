@@ -55,6 +55,8 @@ pub struct Tenant {
     pub plugin: ArcSwapOption<Plugin>,
     /// A candidate version being tried beside it (`PUT /admin/tenants/{id}/candidate`).
     pub candidate: ArcSwapOption<super::candidate::Candidate>,
+    /// Why the last canary was withdrawn by itself, if one was.
+    pub last_withdrawal: Mutex<Option<String>>,
     /// Sessions with journaled events; its workers are this tenant's concurrent bot runs.
     pub runs: SessionQueue,
     /// Sessions with activities to send; its workers are this tenant's concurrent deliveries.
@@ -96,6 +98,7 @@ impl Tenant {
             profile: ArcSwap::from_pointee(profile),
             plugin: ArcSwapOption::empty(),
             candidate: ArcSwapOption::empty(),
+            last_withdrawal: Mutex::default(),
             backlog: Default::default(),
             claims: Claims::default(),
             status: Mutex::default(),

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use super::Registry;
 use crate::dispatch::Tenant;
+use crate::dispatch::canary::{Canary, CanaryPolicy};
 use crate::dispatch::candidate::Candidate;
 use crate::runtime::plugin::content_hash;
 use crate::storage::{StoredCandidate, now_ms};
@@ -21,11 +22,13 @@ pub enum CandidateError {
 }
 
 impl Registry {
-    /// Makes `bytes` the tenant's shadow candidate, replacing any earlier one.
+    /// Makes `bytes` the tenant's candidate, replacing any earlier one: a canary under
+    /// `canary`, else a shadow.
     pub async fn set_candidate(
         &self,
         tenant: &Arc<Tenant>,
         bytes: Vec<u8>,
+        canary: Option<CanaryPolicy>,
     ) -> Result<Arc<Candidate>, CandidateError> {
         let (plugin, bytes) = self
             .load(bytes, "candidate")
@@ -34,17 +37,34 @@ impl Registry {
         let stored = StoredCandidate {
             tenant: tenant.id().to_owned(),
             hash: plugin.info().hash.clone(),
-            mode: "shadow".to_owned(),
+            mode: canary.map_or_else(|| "shadow".to_owned(), |policy| policy.encode()),
             set_at_ms: now_ms(),
         };
+        let canary = self
+            .canary_for(&stored)
+            .await
+            .map_err(|e| CandidateError::Unavailable(format!("reading the journal: {e:#}")))?;
         self.storage()
             .set_candidate(&stored, &bytes)
             .await
             .map_err(|e| CandidateError::Unavailable(format!("storing the candidate: {e:#}")))?;
-        let candidate = Arc::new(Candidate::shadow_since(plugin, bytes, stored.set_at_ms));
+        let candidate = Arc::new(Candidate::new(plugin, bytes, stored.set_at_ms, canary));
         tenant.candidate.store(Some(candidate.clone()));
-        tracing::info!(tenant = %tenant.id(), hash = %stored.hash, "shadow candidate set: live events also run on it, compared, never sent");
+        tracing::info!(tenant = %tenant.id(), hash = %stored.hash, mode = %stored.mode, "candidate set");
         Ok(candidate)
+    }
+
+    /// The canary `stored` describes (its running sessions read from the journal), or `None`
+    /// for a shadow.
+    async fn canary_for(&self, stored: &StoredCandidate) -> anyhow::Result<Option<Canary>> {
+        let Some(policy) = CanaryPolicy::decode(&stored.mode) else {
+            return Ok(None);
+        };
+        let running = self
+            .storage()
+            .sessions_before(&stored.tenant, stored.set_at_ms)
+            .await?;
+        Ok(Some(Canary::new(policy, running.into_iter().collect())))
     }
 
     /// Withdraws the tenant's candidate; its hash, or `None` when it had none.
@@ -94,11 +114,18 @@ impl Registry {
                 return;
             }
         };
+        let canary = match self.canary_for(wanted).await {
+            Ok(canary) => canary,
+            Err(e) => {
+                tracing::warn!(tenant = %tenant.id(), error = %format!("{e:#}"), "could not read the canary's running sessions");
+                return;
+            }
+        };
         match self.load(bytes, "candidate").await {
             Ok((plugin, bytes)) => {
-                let candidate = Candidate::shadow_since(plugin, bytes, wanted.set_at_ms);
+                let candidate = Candidate::new(plugin, bytes, wanted.set_at_ms, canary);
                 tenant.candidate.store(Some(Arc::new(candidate)));
-                tracing::info!(tenant = %tenant.id(), hash = %wanted.hash, "shadow candidate taken from storage");
+                tracing::info!(tenant = %tenant.id(), hash = %wanted.hash, mode = %wanted.mode, "candidate taken from storage");
             }
             Err(reason) => {
                 tracing::warn!(tenant = %tenant.id(), hash = %wanted.hash, %reason, "the stored candidate does not load here")

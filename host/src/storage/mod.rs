@@ -391,6 +391,9 @@ pub trait Storage: Send + Sync {
     async fn set_candidate(&self, candidate: &StoredCandidate, bytes: &[u8]) -> anyhow::Result<()>;
     /// Removes the tenant's candidate, if any.
     async fn clear_candidate(&self, tenant: &str) -> anyhow::Result<()>;
+    /// The sessions of `tenant` with an event received before `until_ms` that the journal
+    /// still holds (a canary's "sessions already running").
+    async fn sessions_before(&self, tenant: &str, until_ms: i64) -> anyhow::Result<Vec<i64>>;
     /// Every tenant's candidate (without the bytes).
     async fn candidates(&self) -> anyhow::Result<Vec<StoredCandidate>>;
     /// The component of the tenant's candidate, if it is still `hash`.

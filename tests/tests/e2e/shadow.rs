@@ -334,3 +334,133 @@ async fn a_candidate_set_through_one_replica_is_tried_and_withdrawn_on_every_rep
         .candidate_status_becomes(404, "replica 1 kept the withdrawn candidate")
         .await;
 }
+
+/// Which version answered each of `sessions` (by its reply's prefix), waiting for `per` replies each.
+async fn versions(
+    served: &Served,
+    sessions: std::ops::Range<i64>,
+    per: usize,
+) -> Vec<(i64, Vec<String>)> {
+    let mut seen = Vec::new();
+    for session in sessions {
+        let bodies = wait_for_bodies(&served.sim, session, per).await;
+        let kinds = bodies
+            .iter()
+            .map(|b| {
+                let text = b["text"].as_str().unwrap_or_default();
+                if text.starts_with("You said: ") {
+                    "serving"
+                } else {
+                    "candidate"
+                }
+                .to_owned()
+            })
+            .collect();
+        seen.push((session, kinds));
+    }
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_canary_serves_its_share_of_new_sessions_each_from_one_version() {
+    let served = Served::start(
+        "admin_token_env = \"ADMIN_TOKEN\"",
+        &[("acme", plugins::ECHO, 1, "")],
+    )
+    .await;
+    let admin = Admin {
+        http: reqwest::Client::new(),
+        base: served.server.admin_url.clone(),
+    };
+    // A session already running when the canary is set stays on the serving version.
+    post(&served, 5_000, "before").await;
+    wait_for_bodies(&served.sim, 5_000, 1).await;
+    let bytes = std::fs::read(plugins::MISBEHAVING).unwrap();
+    let (status, view) = admin
+        .call(
+            reqwest::Method::PUT,
+            "/admin/tenants/acme/candidate?mode=canary&percent=50",
+            bytes,
+        )
+        .await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["mode"], "canary");
+    let sessions = 10_000..10_200;
+    for round in 0..2 {
+        for session in sessions.clone() {
+            post(&served, session, &format!("m{round}")).await;
+        }
+    }
+    post(&served, 5_000, "after").await;
+    let seen = versions(&served, sessions, 2).await;
+    let mut on_candidate = 0;
+    for (session, kinds) in &seen {
+        assert_eq!(
+            kinds[0], kinds[1],
+            "session {session} switched version: {kinds:?}"
+        );
+        on_candidate += usize::from(kinds[0] == "candidate");
+    }
+    // 50 % of 200 by a hash: within four standard deviations (±28).
+    assert!(
+        (72..=128).contains(&on_candidate),
+        "{on_candidate} of 200 on the candidate"
+    );
+    let running = wait_for_bodies(&served.sim, 5_000, 2).await;
+    assert_eq!(running[1]["text"], "You said: after");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_canary_withdraws_itself_and_says_why() {
+    let served = Served::start(
+        "admin_token_env = \"ADMIN_TOKEN\"",
+        &[("acme", plugins::ECHO, 1, "")],
+    )
+    .await;
+    let admin = Admin {
+        http: reqwest::Client::new(),
+        base: served.server.admin_url.clone(),
+    };
+    // The candidate traps on "panic"; the serving echo bot answers it.
+    let bytes = std::fs::read(plugins::MISBEHAVING).unwrap();
+    let (status, view) = admin
+        .call(
+            reqwest::Method::PUT,
+            "/admin/tenants/acme/candidate?mode=canary&percent=50&min_events=5&margin=0.2",
+            bytes,
+        )
+        .await;
+    assert_eq!(status, 200, "{view}");
+    for session in 20_000..20_040 {
+        post(&served, session, "panic").await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let reason = loop {
+        let (status, view) = admin
+            .call(
+                reqwest::Method::GET,
+                "/admin/tenants/acme/candidate",
+                vec![],
+            )
+            .await;
+        if status == 404 {
+            break view["error"].as_str().unwrap().to_owned();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the canary was never withdrawn: {view}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(reason.contains("withdrawn automatically"), "{reason}");
+    assert!(reason.contains("failure rate"), "{reason}");
+    // Withdrawn, it serves no one: a session of its share is answered by the serving version.
+    let session = (30_000..)
+        .find(|s| wasmbot::dispatch::canary::bucket(*s) < 50)
+        .unwrap();
+    post(&served, session, "panic").await;
+    assert_eq!(
+        wait_for_bodies(&served.sim, session, 1).await[0]["text"],
+        "You said: panic"
+    );
+}

@@ -13,13 +13,45 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{Answer, error, find, plugin_body, swap_response};
+use crate::dispatch::canary::CanaryPolicy;
 use crate::plugins::CandidateError;
 use crate::server::AppState;
 
-/// `?mode=…`.
+/// `?mode=shadow`, or `?mode=canary&percent=N[&margin=F&window_secs=S&min_events=N]`.
 #[derive(Debug, Deserialize)]
 pub(super) struct Mode {
     mode: Option<String>,
+    percent: Option<u8>,
+    margin: Option<f64>,
+    window_secs: Option<u64>,
+    min_events: Option<u32>,
+}
+
+impl Mode {
+    /// The canary policy asked for, `None` for a shadow, or why the parameters are wrong.
+    fn canary(&self) -> Result<Option<CanaryPolicy>, String> {
+        match self.mode.as_deref().unwrap_or("shadow") {
+            "shadow" => Ok(None),
+            "canary" => {
+                let defaults = CanaryPolicy::default();
+                let policy = CanaryPolicy {
+                    percent: self
+                        .percent
+                        .ok_or("mode=canary needs percent=N (0 to 100)")?,
+                    margin: self.margin.unwrap_or(defaults.margin),
+                    window: self
+                        .window_secs
+                        .map_or(defaults.window, std::time::Duration::from_secs),
+                    min_events: self.min_events.unwrap_or(defaults.min_events),
+                };
+                policy.check()?;
+                Ok(Some(policy))
+            }
+            other => Err(format!(
+                "mode {other:?} is not offered: use shadow or canary"
+            )),
+        }
+    }
 }
 
 /// `PUT …/candidate?mode=shadow`: validates the component as an upload is, and makes it the
@@ -31,17 +63,11 @@ pub(super) async fn set(
     body: Body,
 ) -> Answer {
     let tenant = find(&state, &id)?;
-    match mode.mode.as_deref().unwrap_or("shadow") {
-        "shadow" => {}
-        other => {
-            return Err(error(
-                StatusCode::BAD_REQUEST,
-                format!("mode {other:?} is not offered: use mode=shadow"),
-            ));
-        }
-    }
+    let canary = mode
+        .canary()
+        .map_err(|reason| error(StatusCode::BAD_REQUEST, reason))?;
     let bytes = plugin_body(&state, body).await?;
-    match state.registry.set_candidate(&tenant, bytes).await {
+    match state.registry.set_candidate(&tenant, bytes, canary).await {
         Ok(candidate) => Ok(Json(candidate.view()).into_response()),
         Err(CandidateError::Refused(reason)) => {
             Err(error(StatusCode::UNPROCESSABLE_ENTITY, reason))
@@ -57,10 +83,18 @@ pub(super) async fn show(State(state): State<AppState>, Path(id): Path<String>) 
     let tenant = find(&state, &id)?;
     match tenant.candidate.load_full() {
         Some(candidate) => Ok(Json(candidate.view()).into_response()),
-        None => Err(error(
-            StatusCode::NOT_FOUND,
-            format!("tenant {id} has no candidate"),
-        )),
+        None => {
+            let last = tenant
+                .last_withdrawal
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            let message = match last {
+                Some(reason) => format!("tenant {id} has no candidate ({reason})"),
+                None => format!("tenant {id} has no candidate"),
+            };
+            Err(error(StatusCode::NOT_FOUND, message))
+        }
     }
 }
 

@@ -58,3 +58,18 @@ pub async fn history(
     }
     Ok(logged)
 }
+
+/// The sessions of `tenant` with an event received before `until_ms`.
+pub async fn sessions_before(
+    client: &deadpool_postgres::Object,
+    tenant: &str,
+    until_ms: i64,
+) -> anyhow::Result<Vec<i64>> {
+    let rows = client
+        .query(
+            "SELECT DISTINCT session_id FROM journal WHERE tenant = $1 AND received_at < $2",
+            &[&tenant, &until_ms],
+        )
+        .await?;
+    Ok(rows.iter().map(|row| row.get(0)).collect())
+}

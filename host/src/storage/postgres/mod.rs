@@ -392,6 +392,10 @@ impl Storage for PostgresStorage {
         candidates::clear(self, tenant).await
     }
 
+    async fn sessions_before(&self, tenant: &str, until_ms: i64) -> anyhow::Result<Vec<i64>> {
+        history::sessions_before(&self.client().await?, tenant, until_ms).await
+    }
+
     async fn candidates(&self) -> anyhow::Result<Vec<StoredCandidate>> {
         candidates::all(self).await
     }

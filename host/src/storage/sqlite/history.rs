@@ -50,3 +50,16 @@ pub fn history(conn: &Connection, query: &HistoryQuery) -> rusqlite::Result<Vec<
     }
     Ok(logged)
 }
+
+/// The sessions of `tenant` with an event received before `until_ms`.
+pub fn sessions_before(
+    conn: &Connection,
+    tenant: &str,
+    until_ms: i64,
+) -> rusqlite::Result<Vec<i64>> {
+    let mut statement = conn.prepare_cached(
+        "SELECT DISTINCT session_id FROM journal WHERE tenant = ?1 AND received_at < ?2",
+    )?;
+    let rows = statement.query_map(params![tenant, until_ms], |row| row.get(0))?;
+    rows.collect()
+}

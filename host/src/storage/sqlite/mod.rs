@@ -509,6 +509,13 @@ impl Storage for SqliteStorage {
             .await
     }
 
+    async fn sessions_before(&self, tenant: &str, until_ms: i64) -> anyhow::Result<Vec<i64>> {
+        let tenant = tenant.to_owned();
+        self.writer
+            .call(move |conn| history::sessions_before(conn, &tenant, until_ms))
+            .await
+    }
+
     async fn candidates(&self) -> anyhow::Result<Vec<StoredCandidate>> {
         self.writer.call(candidates::all).await
     }
