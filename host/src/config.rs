@@ -294,6 +294,17 @@ pub struct TenantConfig {
     pub http: HttpConfig,
     /// Where and how to reach mluvii.
     pub mluvii: MluviiConfig,
+    /// After a swap, conversations already running finish on the version they started with
+    /// (up to `pin_max_age_secs`); new ones get the new version.
+    #[serde(default)]
+    pub pin_sessions: bool,
+    /// With `pin_sessions`: how long a conversation may stay on the version it started with.
+    #[serde(default = "default_pin_max_age_secs")]
+    pub pin_max_age_secs: u64,
+}
+
+fn default_pin_max_age_secs() -> u64 {
+    3600
 }
 
 /// `[tenant.limits]`.

@@ -180,6 +180,8 @@ pub async fn run_once(
                 },
                 fallback: Default::default(),
                 http: Default::default(),
+                pin_sessions: false,
+                pin_max_age_secs: 3600,
                 mluvii: MluviiConfig {
                     base_url: sink_url.clone(),
                     chatbot_id: i as i64,

@@ -85,6 +85,8 @@ fn config(dir: &Path, tenants: usize, sink_url: &str) -> anyhow::Result<ConfigFi
                 limits: LimitsConfig::default(),
                 fallback: Default::default(),
                 http: Default::default(),
+                pin_sessions: false,
+                pin_max_age_secs: 3600,
                 mluvii: MluviiConfig {
                     base_url: sink_url.to_owned(),
                     chatbot_id: i as i64,

@@ -153,6 +153,8 @@ pub async fn start(options: DevOptions) -> anyhow::Result<DevServer> {
                 limits: LimitsConfig::default(),
                 fallback: Default::default(),
                 http: Default::default(),
+                pin_sessions: false,
+                pin_max_age_secs: 3600,
                 mluvii: MluviiConfig {
                     base_url: simulator_url.clone(),
                     chatbot_id: 100 + i as i64,

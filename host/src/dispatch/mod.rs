@@ -12,6 +12,7 @@ mod claims;
 pub mod drain;
 pub mod fallback;
 pub mod inbox;
+mod pinning;
 mod runner;
 mod sender;
 pub mod session_queue;

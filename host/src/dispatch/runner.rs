@@ -118,7 +118,7 @@ impl Dispatcher {
         let on_canary = canary.is_some_and(|(_, canary)| canary.takes(entry.session_id));
         let plugin = match canary {
             Some((candidate, _)) if on_canary => candidate.plugin.clone(),
-            _ => serving,
+            _ => self.pinned_or(tenant, &profile, &entry.body, serving).await,
         };
         span.record("plugin", plugin.info().hash.as_str());
         // Its activities' deliveries continue this run's trace.

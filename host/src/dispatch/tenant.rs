@@ -19,6 +19,9 @@ use crate::delivery::MluviiClient;
 use crate::runtime::{Plugin, TenantEnv};
 use crate::storage::{JournalEntry, OutboxEntry};
 
+/// Earlier versions kept loaded per tenant for pinned sessions.
+pub const PINNED_VERSIONS: usize = 5;
+
 /// What a tenant's configuration says, ready for use.
 pub struct TenantProfile {
     /// Id, settings, state and limits (what the runtime needs).
@@ -55,6 +58,9 @@ pub struct Tenant {
     pub plugin: ArcSwapOption<Plugin>,
     /// A candidate version being tried beside it (`PUT /admin/tenants/{id}/candidate`).
     pub candidate: ArcSwapOption<super::candidate::Candidate>,
+    /// Earlier versions that sessions pinned to them may still run on (`pin_sessions`), by
+    /// content hash; the newest few.
+    pub pinned_versions: Mutex<Vec<Arc<Plugin>>>,
     /// Why the last canary was withdrawn by itself, if one was.
     pub last_withdrawal: Mutex<Option<String>>,
     /// Sessions with journaled events; its workers are this tenant's concurrent bot runs.
@@ -98,6 +104,7 @@ impl Tenant {
             profile: ArcSwap::from_pointee(profile),
             plugin: ArcSwapOption::empty(),
             candidate: ArcSwapOption::empty(),
+            pinned_versions: Mutex::default(),
             last_withdrawal: Mutex::default(),
             backlog: Default::default(),
             claims: Claims::default(),
@@ -128,6 +135,29 @@ impl Tenant {
         // The old configuration's warm instances hold it (their stores hold its env): drop
         // them, or neither they nor their instance slots would ever be given back.
         replaced.env.warm.close();
+    }
+
+    /// Keeps `plugin` for sessions pinned to it (the newest [`PINNED_VERSIONS`] are kept).
+    pub fn keep_for_pinned(&self, plugin: Arc<Plugin>) {
+        let mut kept = self
+            .pinned_versions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        kept.retain(|p| p.info().hash != plugin.info().hash);
+        kept.push(plugin);
+        if kept.len() > PINNED_VERSIONS {
+            kept.remove(0);
+        }
+    }
+
+    /// The earlier version `hash`, if it is kept for pinned sessions.
+    pub fn pinned_version(&self, hash: &str) -> Option<Arc<Plugin>> {
+        self.pinned_versions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .find(|p| p.info().hash == hash)
+            .cloned()
     }
 
     /// Unprocessed events.

@@ -322,6 +322,9 @@ impl Registry {
     /// A new tenant's first load: its plugin file, or, if that does not load, the newest
     /// known-good version kept from an earlier run (the file's error stays in its status).
     async fn load_initial(&self, tenant: &Arc<Tenant>) {
+        if tenant.profile().config.pin_sessions {
+            self.load_pinned_versions(tenant).await;
+        }
         if self.reload_from_file(tenant).await.is_ok() {
             return;
         }
@@ -338,6 +341,28 @@ impl Registry {
             }
             Err(e) => {
                 tracing::warn!(tenant = %tenant.id(), error = %format!("{e:#}"), "the last known-good version is unreadable")
+            }
+        }
+    }
+
+    /// Loads the kept versions of a tenant that pins sessions, so a conversation that started
+    /// on one before a restart finishes on it.
+    async fn load_pinned_versions(&self, tenant: &Tenant) {
+        let kept = self.versions.list(tenant.id());
+        for record in kept
+            .iter()
+            .rev()
+            .take(crate::dispatch::tenant::PINNED_VERSIONS)
+            .rev()
+        {
+            let Ok(bytes) = self.versions.bytes(tenant.id(), &record.hash) else {
+                continue;
+            };
+            match self.load(bytes, "kept version").await {
+                Ok((plugin, _)) => tenant.keep_for_pinned(Arc::new(plugin)),
+                Err(reason) => {
+                    tracing::warn!(tenant = %tenant.id(), hash = %record.hash, %reason, "a kept version does not load; sessions pinned to it move on")
+                }
             }
         }
     }
@@ -458,7 +483,13 @@ impl Registry {
             }
         }
         let info = plugin.info().clone();
-        tenant.plugin.store(Some(Arc::new(plugin)));
+        let replaced = tenant.plugin.swap(Some(Arc::new(plugin)));
+        // Sessions that started on the replaced version may finish on it.
+        if let Some(replaced) = replaced
+            && tenant.profile().config.pin_sessions
+        {
+            tenant.keep_for_pinned(replaced);
+        }
         tenant.update_status(|status| {
             status.last_error = None;
             status.last_error_at_ms = None;

@@ -464,3 +464,93 @@ async fn a_failing_canary_withdraws_itself_and_says_why() {
         "You said: panic"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pinned_sessions_finish_on_their_version_across_a_swap_and_a_restart() {
+    let pinned = "pin_sessions = true";
+    let served = Served::start_with_files(
+        "admin_token_env = \"ADMIN_TOKEN\"",
+        &[("acme", "bot.wasm", 1, ""), ("brief", "brief.wasm", 2, "")],
+        &[("bot.wasm", plugins::ECHO), ("brief.wasm", plugins::ECHO)],
+    )
+    .await;
+    // The tenant options stand in the [[tenant]] tables, before their sub-tables.
+    let text = std::fs::read_to_string(&served.config).unwrap();
+    let text = text
+        .replace(
+            "plugin = \"bot.wasm\"\n",
+            &format!("plugin = \"bot.wasm\"\n{pinned}\n"),
+        )
+        .replace(
+            "plugin = \"brief.wasm\"\n",
+            &format!("plugin = \"brief.wasm\"\n{pinned}\npin_max_age_secs = 1\n"),
+        );
+    std::fs::write(&served.config, text).unwrap();
+    let Served {
+        sim,
+        dir,
+        config,
+        server,
+    } = served;
+    server.signal("TERM");
+    server.wait(Duration::from_secs(20)).await;
+    let server = ServeProcess::start(&config);
+    let http = reqwest::Client::new();
+    let send = |tenant: &'static str, session: i64, text: &'static str| {
+        let (http, url) = (http.clone(), server.webhook(tenant));
+        async move {
+            let body = json!({"activity": "Text", "sessionId": session, "text": text});
+            let answer = http.post(url).json(&body).send().await.unwrap();
+            assert_eq!(answer.status().as_u16(), 200);
+        }
+    };
+    let last = |session: i64, count: usize| {
+        let sim = &sim;
+        async move {
+            let bodies = wait_for_bodies(sim, session, count).await;
+            bodies[count - 1]["text"].as_str().unwrap().to_owned()
+        }
+    };
+    send("acme", 1, "one").await;
+    send("brief", 2, "one").await;
+    assert_eq!(last(1, 1).await, "You said: one");
+    assert_eq!(last(2, 1).await, "You said: one");
+    // Swap both tenants to another version.
+    let misbehaving = std::fs::read(plugins::MISBEHAVING).unwrap();
+    for tenant in ["acme", "brief"] {
+        let answer = http
+            .put(format!(
+                "{}/admin/tenants/{tenant}/plugin",
+                server.admin_url
+            ))
+            .bearer_auth(ADMIN_TOKEN)
+            .body(misbehaving.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status().as_u16(), 200);
+    }
+    // The running conversation stays on its version; a new one gets the new version.
+    send("acme", 1, "two").await;
+    assert_eq!(last(1, 2).await, "You said: two");
+    send("acme", 3, "new").await;
+    assert_eq!(last(3, 1).await, "ok: new");
+    // Past its maximum age, a conversation moves on.
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    send("brief", 2, "two").await;
+    assert_eq!(last(2, 2).await, "ok: two");
+    // After a restart the pin and the earlier version are still there.
+    server.signal("TERM");
+    server.wait(Duration::from_secs(20)).await;
+    let server = ServeProcess::start(&config);
+    let body = json!({"activity": "Text", "sessionId": 1, "text": "three"});
+    let answer = http
+        .post(server.webhook("acme"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 200);
+    assert_eq!(last(1, 3).await, "You said: three");
+    drop(dir);
+}

@@ -11,7 +11,7 @@ mod to_wit;
 
 use std::sync::Arc;
 
-pub use session_facts::{FactsCache, SessionFacts, expire_facts};
+pub use session_facts::{FactsCache, SessionFacts, expire_facts, pinned_version};
 pub use to_wire::activity_to_wire;
 pub use to_wit::event_to_wit;
 

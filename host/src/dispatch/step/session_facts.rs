@@ -31,6 +31,12 @@ pub struct SessionFacts {
     pub language: Option<String>,
     /// The session's source (channel).
     pub channel: Option<String>,
+    /// The plugin version the session is pinned to (`pin_sessions`), by content hash.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Since when (ms since the epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pinned_at_ms: Option<i64>,
 }
 
 /// A tenant's cache of session facts (kept across configuration reloads).
@@ -110,29 +116,7 @@ pub async fn facts_for(
     if fresh {
         facts.language = event.language.clone().or(facts.language);
         facts.channel = event.source.clone().or(facts.channel);
-        let bytes = serde_json::to_vec(&facts).expect("facts serialize");
-        let bound = StateQuota {
-            max_keys: tenant.limits.max_session_facts,
-            max_bytes: tenant
-                .limits
-                .max_session_facts
-                .saturating_mul(BYTES_PER_SESSION),
-        };
-        match tenant
-            .state
-            .state_set_relaxed(&scope, &key, bytes, Some(bound))
-            .await
-        {
-            Ok(StateWrite::Stored) => {}
-            Ok(StateWrite::OverQuota(reason)) => {
-                if cache.warn_now() {
-                    tracing::warn!(tenant = %tenant.id, %reason, "session facts over max_session_facts: new sessions' language and channel are not stored");
-                }
-            }
-            Err(e) => {
-                tracing::warn!(tenant = %tenant.id, error = %e, "could not remember session facts")
-            }
-        }
+        store(tenant, cache, event.session_id, &facts).await;
     }
     if fresh || known.is_none() {
         cache.put(event.session_id, &facts);
@@ -148,6 +132,59 @@ pub async fn forget_session(tenant: &TenantEnv, cache: &FactsCache, session: i64
     if let Err(e) = tenant.state.state_delete_relaxed(&scope, &key).await {
         tracing::warn!(tenant = %tenant.id, error = %e, "could not forget session facts");
     }
+}
+
+/// The plugin version `event`'s session runs on with `pin_sessions`: the one it was pinned to,
+/// while that pin is younger than `max_age`; else `serving`, which the session is pinned to
+/// from now on (stored with its facts, so other replicas and restarts keep it).
+pub async fn pinned_version(
+    tenant: &TenantEnv,
+    cache: &FactsCache,
+    event: &WebhookEvent,
+    serving: &str,
+    max_age_ms: i64,
+) -> String {
+    let mut facts = facts_for(tenant, cache, event).await;
+    let now = now_ms();
+    if let (Some(version), Some(at)) = (&facts.version, facts.pinned_at_ms)
+        && now - at < max_age_ms
+    {
+        return version.clone();
+    }
+    facts.version = Some(serving.to_owned());
+    facts.pinned_at_ms = Some(now);
+    store(tenant, cache, event.session_id, &facts).await;
+    serving.to_owned()
+}
+
+/// Stores `facts` of `session` within the tenant's bound (relaxed: a machine crash may lose
+/// the newest), and caches them.
+async fn store(tenant: &TenantEnv, cache: &FactsCache, session: i64, facts: &SessionFacts) {
+    let (scope, key) = location(tenant, session);
+    let bytes = serde_json::to_vec(&facts).expect("facts serialize");
+    let bound = StateQuota {
+        max_keys: tenant.limits.max_session_facts,
+        max_bytes: tenant
+            .limits
+            .max_session_facts
+            .saturating_mul(BYTES_PER_SESSION),
+    };
+    match tenant
+        .state
+        .state_set_relaxed(&scope, &key, bytes, Some(bound))
+        .await
+    {
+        Ok(StateWrite::Stored) => {}
+        Ok(StateWrite::OverQuota(reason)) => {
+            if cache.warn_now() {
+                tracing::warn!(tenant = %tenant.id, %reason, "session facts over max_session_facts: new sessions' language and channel are not stored");
+            }
+        }
+        Err(e) => {
+            tracing::warn!(tenant = %tenant.id, error = %e, "could not remember session facts")
+        }
+    }
+    cache.put(session, facts);
 }
 
 /// Forgets the stored facts of every tenant's sessions last written before `before_ms` (sessions
