@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::step::pinned_version;
 use super::{Dispatcher, Tenant, TenantProfile};
-use crate::mluvii::{Webhook, parse_webhook};
+use crate::mluvii::WebhookEvent;
 use crate::runtime::Plugin;
 
 impl Dispatcher {
@@ -15,23 +15,20 @@ impl Dispatcher {
     /// is pinned to while that is kept.
     pub(super) async fn pinned_or(
         &self,
-        tenant: &Tenant,
         profile: &TenantProfile,
-        body: &[u8],
+        event: &WebhookEvent,
         serving: Arc<Plugin>,
+        tenant: &Tenant,
     ) -> Arc<Plugin> {
         if !profile.config.pin_sessions {
             return serving;
         }
-        let Ok(Webhook::Event(event)) = parse_webhook(body) else {
-            return serving;
-        };
         let max_age_ms = (profile.config.pin_max_age_secs as i64).saturating_mul(1000);
         let serving_hash = serving.info().hash.clone();
         let pinned = pinned_version(
             &profile.env,
             &profile.facts,
-            &event,
+            event,
             &serving_hash,
             max_age_ms,
         )

@@ -110,17 +110,6 @@ impl Dispatcher {
             tracing::warn!("no plugin loaded; the event waits in the journal");
             return None;
         };
-        // A canary serves its share of new sessions for real.
-        let candidate = tenant.candidate.load_full();
-        let canary = candidate
-            .as_ref()
-            .and_then(|c| c.canary.as_ref().map(|canary| (c, canary)));
-        let on_canary = canary.is_some_and(|(_, canary)| canary.takes(entry.session_id));
-        let plugin = match canary {
-            Some((candidate, _)) if on_canary => candidate.plugin.clone(),
-            _ => self.pinned_or(tenant, &profile, &entry.body, serving).await,
-        };
-        span.record("plugin", plugin.info().hash.as_str());
         // Its activities' deliveries continue this run's trace.
         let trace = crate::telemetry::traceparent(&span);
         let done = |activities: Vec<SendActivity>, error: Option<String>| {
@@ -139,6 +128,17 @@ impl Dispatcher {
                 return done(vec![], Some(reason));
             }
         };
+        // A canary serves its share of new sessions for real.
+        let candidate = tenant.candidate.load_full();
+        let canary = candidate
+            .as_ref()
+            .and_then(|c| c.canary.as_ref().map(|canary| (c, canary)));
+        let on_canary = canary.is_some_and(|(_, canary)| canary.takes(entry.session_id));
+        let plugin = match canary {
+            Some((candidate, _)) if on_canary => candidate.plugin.clone(),
+            _ => self.pinned_or(&profile, &event, serving, tenant).await,
+        };
+        span.record("plugin", plugin.info().hash.as_str());
         let mut run = {
             let _permit = self.global_runs.acquire().await.expect("never closed");
             step::run_event(&self.runtime, &plugin, &profile.env, &profile.facts, &event).await
@@ -171,7 +171,8 @@ impl Dispatcher {
             self.withdraw_canary(tenant, candidate, reason).await;
         }
         self.offer_shadow(
-            tenant,
+            candidate.as_ref(),
+            &profile.env,
             &event,
             entry.seq,
             match &error {

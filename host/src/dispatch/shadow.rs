@@ -12,6 +12,7 @@ use super::candidate::{
 use super::{Dispatcher, Tenant};
 use crate::metrics::TenantOutcome;
 use crate::mluvii::{SendActivity, WebhookEvent};
+use crate::runtime::TenantEnv;
 use crate::script::comparable;
 
 /// Shadow events between the runner and the worker.
@@ -35,24 +36,22 @@ impl Dispatcher {
     /// (dropped and counted when the queue is full; the serving path never waits).
     pub(super) fn offer_shadow(
         &self,
-        tenant: &Tenant,
+        candidate: Option<&Arc<Candidate>>,
+        env: &Arc<TenantEnv>,
         event: &WebhookEvent,
         seq: i64,
         serving: Result<&[SendActivity], &str>,
     ) {
-        let Some(candidate) = tenant.candidate.load_full() else {
+        let Some(candidate) = candidate.filter(|c| c.mode == CandidateMode::Shadow) else {
             return;
         };
-        if candidate.mode != CandidateMode::Shadow {
-            return;
-        }
         let serving: ServingAnswer = match serving {
             Ok(activities) => Ok(activities.iter().map(|a| comparable(a.to_json())).collect()),
             Err(error) => Err(error.to_owned()),
         };
         let job = ShadowJob {
-            env: tenant.profile().env.clone(),
-            candidate,
+            env: env.clone(),
+            candidate: candidate.clone(),
             event: event.clone(),
             seq,
             serving,
@@ -63,7 +62,7 @@ impl Dispatcher {
                     job
                 }
             };
-            self.drop_shadow(&job.candidate, tenant.id());
+            self.drop_shadow(&job.candidate, &env.id);
         }
     }
 
