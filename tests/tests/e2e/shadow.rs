@@ -39,6 +39,14 @@ struct Admin {
 }
 
 impl Admin {
+    /// The admin API of `server`.
+    fn of(server: &ServeProcess) -> Self {
+        Self {
+            http: reqwest::Client::new(),
+            base: server.admin_url.clone(),
+        }
+    }
+
     async fn call(&self, method: reqwest::Method, route: &str, body: Vec<u8>) -> (u16, Value) {
         let answer = self
             .http
@@ -129,10 +137,7 @@ async fn a_shadow_candidate_is_compared_never_sent_and_can_be_promoted_or_withdr
         &[("bot.wasm", plugins::ECHO)],
     )
     .await;
-    let admin = Admin {
-        http: reqwest::Client::new(),
-        base: served.server.admin_url.clone(),
-    };
+    let admin = Admin::of(&served.server);
 
     // The serving version itself as the candidate: every event identical.
     admin.set_candidate(plugins::ECHO).await;
@@ -234,10 +239,7 @@ async fn a_candidate_outlives_a_restart() {
         &[("bot.wasm", plugins::ECHO)],
     )
     .await;
-    let admin = Admin {
-        http: reqwest::Client::new(),
-        base: served.server.admin_url.clone(),
-    };
+    let admin = Admin::of(&served.server);
     let set = admin.set_candidate(plugins::MISBEHAVING).await;
     let Served {
         sim,
@@ -248,10 +250,7 @@ async fn a_candidate_outlives_a_restart() {
     server.signal("TERM");
     server.wait(Duration::from_secs(20)).await;
     let restarted = ServeProcess::start(&config);
-    let admin = Admin {
-        http: reqwest::Client::new(),
-        base: restarted.admin_url.clone(),
-    };
+    let admin = Admin::of(&restarted);
     let (status, view) = admin
         .call(
             reqwest::Method::GET,
@@ -295,13 +294,7 @@ async fn a_candidate_set_through_one_replica_is_tried_and_withdrawn_on_every_rep
             ServeProcess::start_with_env(&config, &[("DATABASE_URL", &url)])
         })
         .collect();
-    let admins: Vec<Admin> = replicas
-        .iter()
-        .map(|r| Admin {
-            http: reqwest::Client::new(),
-            base: r.admin_url.clone(),
-        })
-        .collect();
+    let admins: Vec<Admin> = replicas.iter().map(Admin::of).collect();
     let set = admins[0].set_candidate(plugins::MISBEHAVING).await;
     // The other replica takes it within seconds, and shadows the events it gets.
     let taken = admins[1]
@@ -368,10 +361,7 @@ async fn a_canary_serves_its_share_of_new_sessions_each_from_one_version() {
         &[("acme", plugins::ECHO, 1, "")],
     )
     .await;
-    let admin = Admin {
-        http: reqwest::Client::new(),
-        base: served.server.admin_url.clone(),
-    };
+    let admin = Admin::of(&served.server);
     // A session already running when the canary is set stays on the serving version.
     post(&served, 5_000, "before").await;
     wait_for_bodies(&served.sim, 5_000, 1).await;
@@ -417,10 +407,7 @@ async fn a_failing_canary_withdraws_itself_and_says_why() {
         &[("acme", plugins::ECHO, 1, "")],
     )
     .await;
-    let admin = Admin {
-        http: reqwest::Client::new(),
-        base: served.server.admin_url.clone(),
-    };
+    let admin = Admin::of(&served.server);
     // The candidate traps on "panic"; the serving echo bot answers it.
     let bytes = std::fs::read(plugins::MISBEHAVING).unwrap();
     let (status, view) = admin
