@@ -36,6 +36,16 @@ async fn read_until_closed(stream: &mut TcpStream) -> (String, Duration) {
     )
 }
 
+/// How long `GET /healthz` took to be answered (it must be answered 200).
+async fn healthz_time(served: &Served) -> Duration {
+    let started = Instant::now();
+    let health = reqwest::get(format!("{}/healthz", served.server.url))
+        .await
+        .unwrap();
+    assert_eq!(health.status().as_u16(), 200);
+    started.elapsed()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_header_section_or_body_is_cut_off_at_its_timeout() {
     let served = served().await;
@@ -69,27 +79,14 @@ async fn past_the_connection_limit_clients_wait_for_a_free_slot() {
         idle.push(stalled(&served, "").await);
     }
     tokio::time::sleep(Duration::from_millis(50)).await;
-    let started = Instant::now();
-    let health = reqwest::get(format!("{}/healthz", served.server.url))
-        .await
-        .unwrap();
-    let waited = started.elapsed();
-    assert_eq!(health.status().as_u16(), 200);
+    let waited = healthz_time(&served).await;
     assert!(
         waited >= Duration::from_millis(150) && waited < Duration::from_secs(3),
         "served after {waited:?}"
     );
     // With the slots free again, a request is served at once.
-    let started = Instant::now();
-    let health = reqwest::get(format!("{}/healthz", served.server.url))
-        .await
-        .unwrap();
-    assert_eq!(health.status().as_u16(), 200);
-    assert!(
-        started.elapsed() < Duration::from_millis(150),
-        "{:?}",
-        started.elapsed()
-    );
+    let waited = healthz_time(&served).await;
+    assert!(waited < Duration::from_millis(150), "{waited:?}");
     drop(idle);
 }
 
@@ -119,16 +116,8 @@ async fn one_peer_holding_partial_headers_cannot_lock_out_another() {
     }
     tokio::time::sleep(Duration::from_millis(100)).await;
     // Another peer (127.0.0.1) is served at once, not after the greedy peer's timeouts.
-    let started = Instant::now();
-    let health = reqwest::get(format!("{}/healthz", served.server.url))
-        .await
-        .unwrap();
-    assert_eq!(health.status().as_u16(), 200);
-    assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "served after {:?}",
-        started.elapsed()
-    );
+    let waited = healthz_time(&served).await;
+    assert!(waited < Duration::from_secs(2), "served after {waited:?}");
     // The greedy peer kept its 3 connections; the others were closed at once.
     let mut closed = 0;
     for stream in &mut greedy {
