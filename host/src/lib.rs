@@ -19,6 +19,7 @@ pub mod dispatch;
 pub mod metrics;
 pub mod mluvii;
 pub mod plugins;
+pub mod project;
 pub mod runtime;
 pub mod script;
 pub mod server;

@@ -90,6 +90,7 @@ pub fn script_of(
                 expect,
                 r#match: None,
                 expect_error,
+                http: Vec::new(),
             })
         })
         .collect();
@@ -101,6 +102,7 @@ pub fn script_of(
         settings,
         defaults: Map::new(),
         r#match: MatchMode::Exact,
+        http: Vec::new(),
         steps,
     }
 }

@@ -1,6 +1,7 @@
 //! The `wasmbot` command line.
 
 mod bench;
+mod build;
 mod check;
 mod completions;
 mod componentize;
@@ -9,6 +10,8 @@ mod dead_letters;
 mod dev;
 mod export;
 mod history;
+mod junit;
+mod new;
 mod offline;
 mod replay;
 mod run;
@@ -46,6 +49,13 @@ pub enum LogFormat {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Makes a bot project from a template: a working bot, its build set-up, a `bot.toml`
+    /// and a conversation script, in Rust, JavaScript, Python, C or Go.
+    New(new::NewArgs),
+    /// Builds a bot project with its own build command and checks the component.
+    Build(build::BuildArgs),
+    /// Rewrites a bot project's `sdk/` (wasmbot's layer and contract) with this binary's.
+    Sdk(build::SdkArgs),
     /// Loads a plugin, checks it against the contract, and says what it is.
     Check {
         /// The component file.
@@ -119,6 +129,9 @@ pub fn main() -> ExitCode {
     };
     init_logging(cli.log_format, default_filter, telemetry.as_ref());
     let result = match cli.command {
+        Command::New(args) => new::new(&args),
+        Command::Build(args) => build::build(&args),
+        Command::Sdk(args) => build::sdk(&args),
         Command::Check { plugin } => check::check(&plugin),
         Command::Run(args) => run::run(&args),
         Command::Componentize(args) => componentize::componentize(&args),

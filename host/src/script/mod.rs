@@ -9,6 +9,8 @@ use anyhow::{Context as _, bail};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::capabilities::http::CannedAnswer;
+
 /// A conversation script.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -26,6 +28,9 @@ pub struct Script {
     /// How every step's `expect` is compared, unless the step says otherwise.
     #[serde(default, skip_serializing_if = "MatchMode::is_default")]
     pub r#match: MatchMode,
+    /// Answers to the bot's outbound HTTP requests in every step (after the step's own).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub http: Vec<HttpAnswer>,
     /// The events, in order.
     pub steps: Vec<Step>,
 }
@@ -45,6 +50,83 @@ pub struct Step {
     /// The bot should fail on this event, with an error containing this text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expect_error: Option<String>,
+    /// Answers to the bot's outbound HTTP requests in this step; a request none answers
+    /// fails the step.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub http: Vec<HttpAnswer>,
+}
+
+/// The answer a bot's outbound request gets in a script: the request it answers (method and
+/// URL) and the response.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpAnswer {
+    /// The request's method.
+    #[serde(default = "default_method")]
+    pub method: String,
+    /// The request's whole URL (`https://api.example.com/orders/7?full=1`).
+    pub url: String,
+    /// The response's status.
+    #[serde(default = "default_status")]
+    pub status: u16,
+    /// The response's headers.
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub headers: Map<String, Value>,
+    /// The response's body: a string as it is, any other JSON value as JSON text.
+    #[serde(default, skip_serializing_if = "Value::is_null")]
+    pub body: Value,
+}
+
+fn default_method() -> String {
+    "GET".to_owned()
+}
+
+fn default_status() -> u16 {
+    200
+}
+
+impl HttpAnswer {
+    fn check(&self) -> anyhow::Result<()> {
+        let url =
+            url::Url::parse(&self.url).with_context(|| format!("{:?} is not a URL", self.url))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            bail!("{:?} is not an http or https URL", self.url);
+        }
+        if http::Method::from_bytes(self.method.as_bytes()).is_err() {
+            bail!("{:?} is not an HTTP method", self.method);
+        }
+        if !(100..=599).contains(&self.status) {
+            bail!("status {} is not an HTTP status", self.status);
+        }
+        Ok(())
+    }
+
+    /// The answer as the HTTP capability's stub takes it.
+    pub fn canned(&self) -> CannedAnswer {
+        let body = match &self.body {
+            Value::Null => Vec::new(),
+            Value::String(text) => text.as_bytes().to_vec(),
+            other => other.to_string().into_bytes(),
+        };
+        let headers = self
+            .headers
+            .iter()
+            .map(|(name, value)| {
+                let value = match value {
+                    Value::String(text) => text.clone(),
+                    other => other.to_string(),
+                };
+                (name.clone(), value)
+            })
+            .collect();
+        CannedAnswer {
+            method: self.method.to_ascii_uppercase(),
+            url: self.url.clone(),
+            status: self.status,
+            headers,
+            body,
+        }
+    }
 }
 
 /// How expected bodies are compared with actual ones.
@@ -94,7 +176,15 @@ impl Script {
         if self.steps.is_empty() {
             bail!("it has no steps");
         }
+        for answer in &self.http {
+            answer.check().context("`http`")?;
+        }
         for (index, step) in self.steps.iter().enumerate() {
+            for answer in &step.http {
+                answer
+                    .check()
+                    .with_context(|| format!("step {}: `http`", index + 1))?;
+            }
             if !step.send.contains_key("activity") {
                 bail!("step {}: `send` has no `activity`", index + 1);
             }
@@ -106,6 +196,15 @@ impl Script {
             }
         }
         Ok(())
+    }
+
+    /// The answers `step`'s outbound requests get: its own, then the script's.
+    pub fn http_answers(&self, step: &Step) -> Vec<CannedAnswer> {
+        step.http
+            .iter()
+            .chain(&self.http)
+            .map(HttpAnswer::canned)
+            .collect()
     }
 
     /// How `step`'s expectation is compared.
@@ -166,6 +265,40 @@ mod tests {
             script.webhook_body(&script.steps[0])["sessionId"],
             json!(DEFAULT_SESSION_ID)
         );
+    }
+
+    #[test]
+    fn http_answers_of_the_step_come_before_the_scripts() {
+        let script = script(json!({
+            "http": [{"url": "https://api.example.com/a", "body": "script"}],
+            "steps": [{
+                "send": {"activity": "Text"},
+                "http": [{"method": "post", "url": "https://api.example.com/a", "status": 201,
+                          "headers": {"content-type": "application/json"}, "body": {"id": 7}}]
+            }]
+        }))
+        .unwrap();
+        let answers = script.http_answers(&script.steps[0]);
+        assert_eq!(answers.len(), 2);
+        assert_eq!(answers[0].method, "POST");
+        assert_eq!(answers[0].status, 201);
+        assert_eq!(answers[0].body, br#"{"id":7}"#);
+        assert_eq!(
+            answers[0].headers,
+            vec![("content-type".to_owned(), "application/json".to_owned())]
+        );
+        assert_eq!(answers[1].method, "GET");
+        assert_eq!(answers[1].status, 200);
+        assert_eq!(answers[1].body, b"script");
+    }
+
+    #[test]
+    fn a_bad_http_answer_is_refused_naming_its_step() {
+        let error = script(json!({"steps": [
+            {"send": {"activity": "Text"}, "http": [{"url": "ftp://x.example/"}]}
+        ]}))
+        .unwrap_err();
+        assert!(format!("{error:#}").contains("step 1: `http`"), "{error:#}");
     }
 
     #[test]

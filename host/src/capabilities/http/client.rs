@@ -14,6 +14,7 @@ use wasmtime_wasi_http::{Error, WasiBody};
 use super::address::restricted_range;
 use super::body::CappedBody;
 use super::policy::HttpPolicy;
+use super::stub::HttpStub;
 
 /// A tenant's outbound HTTP: its policy, and the client requests go through (none when the
 /// policy allows no origin). The default allows nothing.
@@ -22,6 +23,7 @@ pub struct TenantHttp {
     /// What the tenant's bots may reach.
     pub policy: HttpPolicy,
     client: Option<reqwest::Client>,
+    stub: Option<Arc<HttpStub>>,
 }
 
 impl std::fmt::Debug for TenantHttp {
@@ -49,7 +51,26 @@ impl TenantHttp {
                     .build()?,
             )
         };
-        Ok(Self { policy, client })
+        Ok(Self {
+            policy,
+            client,
+            stub: None,
+        })
+    }
+
+    /// Requests admitted by `policy` get `stub`'s answers instead of going out (`wasmbot
+    /// test`).
+    pub fn stubbed(policy: HttpPolicy, stub: Arc<HttpStub>) -> Self {
+        Self {
+            policy,
+            client: None,
+            stub: Some(stub),
+        }
+    }
+
+    /// The stub answering instead of the network, if any.
+    pub fn stub(&self) -> Option<&Arc<HttpStub>> {
+        self.stub.as_ref()
     }
 
     /// Sends an admitted `request` to `url`: the request body read up to the policy's size
@@ -59,6 +80,12 @@ impl TenantHttp {
         request: http::Request<WasiBody>,
         url: reqwest::Url,
     ) -> Result<http::Response<WasiBody>, SendError> {
+        if let Some(stub) = &self.stub {
+            let method = request.method().clone();
+            return stub.answer(&method, &url).ok_or_else(|| {
+                SendError::Refused(format!("no answer for {method} {url} in the script"))
+            });
+        }
         let client = self
             .client
             .as_ref()

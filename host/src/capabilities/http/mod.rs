@@ -14,6 +14,7 @@ mod body;
 mod client;
 mod config;
 mod policy;
+mod stub;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,6 +29,7 @@ pub use address::restricted_range;
 pub use client::TenantHttp;
 pub use config::HttpConfig;
 pub use policy::{AllowedOrigin, HttpPolicy, Scheme, Target};
+pub use stub::{CannedAnswer, HttpStub};
 
 use client::SendError;
 
@@ -195,6 +197,9 @@ impl WasiHttpHooks for PolicyHooks {
         let report = self.report.clone();
         if let Err(reason) = &admitted {
             report.refused(reason);
+            if let Some(stub) = self.access.stub() {
+                stub.refused(request.method(), request.uri(), reason);
+            }
         }
         let access = self.access.clone();
         let traced = span.clone();
