@@ -75,6 +75,7 @@ impl Harness {
                         _ => panic!("settings must be an inline table"),
                     })
                     .unwrap(),
+                http: Default::default(),
             })
             .collect();
         let dev = start(DevOptions {

@@ -39,8 +39,12 @@ pub fn build(args: &BuildArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Builds `project` and loads its component as `serve` would; prints what it is.
-pub fn build_and_check(project: &Project, output: BuildOutput) -> anyhow::Result<PathBuf> {
+/// Builds `project` and loads its component as `serve` would; prints what it is and returns
+/// the loaded component.
+pub fn build_and_check(
+    project: &Project,
+    output: BuildOutput,
+) -> anyhow::Result<super::offline::LoadedPlugin> {
     eprintln!(
         "building {} ({}): {}",
         project.name(),
@@ -63,7 +67,7 @@ pub fn build_and_check(project: &Project, output: BuildOutput) -> anyhow::Result
     );
     println!("  world:   {}", info.world);
     println!("  imports: {}", info.imports.join(", "));
-    Ok(built.component)
+    Ok(loaded)
 }
 
 /// Rewrites the project's `sdk/` with this binary's layer and contract.

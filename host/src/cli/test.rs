@@ -50,7 +50,7 @@ pub struct TestArgs {
 
 /// What the scripts run against: the component, the base settings, the tenant, the policy.
 struct Target {
-    plugin: PathBuf,
+    plugin: Arc<offline::LoadedPlugin>,
     scripts: Vec<PathBuf>,
     settings: Map<String, Value>,
     tenant: String,
@@ -65,7 +65,7 @@ pub fn test(args: &TestArgs) -> anyhow::Result<()> {
     }
     // Loaded once: every event gets a fresh instance, and each script a fresh tenant (its own
     // settings and empty state), so scripts stay independent.
-    let loaded = Arc::new(offline::load(&target.plugin)?);
+    let loaded = &target.plugin;
     let mut failed = 0;
     let mut total = 0;
     let mut suites = Vec::new();
@@ -78,7 +78,7 @@ pub fn test(args: &TestArgs) -> anyhow::Result<()> {
             ..SuiteResult::default()
         };
         println!("{}", shown.display());
-        let outcome = match run_file(&loaded, &target, path, args.verbose) {
+        let outcome = match run_file(loaded, &target, path, args.verbose) {
             Ok(outcome) => outcome,
             Err(error) => {
                 let error = format!("{error:#}");
@@ -136,7 +136,7 @@ fn target(args: &TestArgs) -> anyhow::Result<Target> {
         }
         http.allowed_hosts = allowed;
         return Ok(Target {
-            plugin: plugin.clone(),
+            plugin: Arc::new(offline::load(plugin)?),
             scripts: args.scripts.clone(),
             settings: Map::new(),
             tenant: args.tenant.clone().unwrap_or_else(|| "test".to_owned()),
@@ -144,7 +144,10 @@ fn target(args: &TestArgs) -> anyhow::Result<Target> {
         });
     }
     let project = super::build::project_at(args.plugin.as_deref())?;
-    let plugin = super::build::build_and_check(&project, BuildOutput::Captured)?;
+    let plugin = Arc::new(super::build::build_and_check(
+        &project,
+        BuildOutput::Captured,
+    )?);
     let scripts = if args.scripts.is_empty() {
         project.scripts()?
     } else {

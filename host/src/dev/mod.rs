@@ -16,6 +16,7 @@ use anyhow::Context as _;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use crate::capabilities::http::HttpConfig;
 use crate::config::{ConfigFile, LimitsConfig, MluviiConfig, ServerConfig, TenantConfig};
 use crate::delivery::RetryPolicy;
 use crate::mluvii::inbound::AvailableGroup;
@@ -33,6 +34,8 @@ pub struct DevBot {
     pub plugin: PathBuf,
     /// Its settings.
     pub settings: toml::Table,
+    /// Its outbound HTTP policy.
+    pub http: HttpConfig,
 }
 
 /// What to start.
@@ -152,7 +155,7 @@ pub async fn start(options: DevOptions) -> anyhow::Result<DevServer> {
                 settings: bot.settings.clone(),
                 limits: LimitsConfig::default(),
                 fallback: Default::default(),
-                http: Default::default(),
+                http: bot.http.clone(),
                 pin_sessions: false,
                 pin_max_age_secs: 3600,
                 mluvii: MluviiConfig {
