@@ -2,6 +2,7 @@
 
 mod bench_tool;
 mod bot_failures;
+mod bot_projects;
 mod cancelled_webhooks;
 mod chat_page_browser;
 mod cli_docs;
