@@ -217,3 +217,123 @@ async fn a_guest_clicks_a_button_and_is_handed_off() {
     drop(browser);
     h.stop().await;
 }
+
+/// A `wasmbot dev` process, killed (with its builds) on drop.
+struct DevProcess {
+    child: std::process::Child,
+    /// The chat page's URL.
+    chat_url: String,
+}
+
+impl DevProcess {
+    /// `wasmbot dev` on free loopback ports in `dir`, once it says where its chat page is.
+    fn start(dir: &std::path::Path) -> Self {
+        use std::io::{BufRead as _, BufReader};
+        use std::os::unix::process::CommandExt as _;
+        let mut child = std::process::Command::new(wasmbot_tests::wasmbot_bin())
+            .args([
+                "dev",
+                "--listen",
+                "127.0.0.1:0",
+                "--simulator-listen",
+                "127.0.0.1:0",
+            ])
+            .current_dir(dir)
+            .env("WASMBOT_CACHE_DIR", wasmbot_tests::test_cache_dir())
+            .process_group(0)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("starting wasmbot dev");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("Chat with the bots: ") {
+                    let _ = tx.send(url.to_owned());
+                }
+            }
+        });
+        let chat_url = rx
+            .recv_timeout(Duration::from_secs(120))
+            .expect("wasmbot dev did not print its chat page's URL");
+        Self { child, chat_url }
+    }
+}
+
+impl Drop for DevProcess {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", "--", &format!("-{}", self.child.id())])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wasmbot_dev_in_a_new_js_project_rebuilds_the_bot_when_its_source_is_saved() {
+    if !browser_available() {
+        return;
+    }
+    if std::env::var("WASMBOT_SKIP_LANGS")
+        .unwrap_or_default()
+        .split(',')
+        .any(|lang| lang.trim() == "js")
+    {
+        eprintln!("NOT tested: WASMBOT_SKIP_LANGS lists js");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let made = std::process::Command::new(wasmbot_tests::wasmbot_bin())
+        .args(["new", "dev-js", "--lang", "js"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{made:?}");
+    let project = dir.path().join("dev-js");
+    let dev = DevProcess::start(&project);
+    let browser = Browser::start().await;
+    browser.open(&dev.chat_url).await;
+    browser
+        .wait_until(
+            "return [...document.querySelectorAll('#bot option')].some(o => o.textContent.includes('dev-js'))",
+            "the project's bot in the bot list",
+        )
+        .await;
+    browser.click("#open").await;
+    browser
+        .wait_until(
+            "return [...document.querySelectorAll('.card .title')].some(t => t.textContent === 'Hello! I am dev-js. Write anything and I will repeat it.')",
+            "the greeting from bot.toml's settings",
+        )
+        .await;
+    let type_and_send = |text: &str| {
+        format!(
+            "const i = document.getElementById('input'); i.value = {text:?}; document.getElementById('form').requestSubmit(); return true"
+        )
+    };
+    browser.eval(&type_and_send("hi")).await;
+    browser
+        .wait_until(
+            "return [...document.querySelectorAll('.bubble.bot')].some(b => b.textContent === 'You said: hi')",
+            "the template's echo",
+        )
+        .await;
+    // Save an edit, as an editor would: the bot is rebuilt with the project's build command.
+    let source = project.join("src/app.js");
+    let code = std::fs::read_to_string(&source).unwrap();
+    std::fs::write(&source, code.replace("You said: ", "You wrote: ")).unwrap();
+    browser
+        .wait_until(
+            "return [...document.querySelectorAll('.notice.update')].some(n => n.textContent.startsWith('Bot dev-js updated'))",
+            "the update notice",
+        )
+        .await;
+    browser.eval(&type_and_send("hi again")).await;
+    browser
+        .wait_until(
+            "return [...document.querySelectorAll('.bubble.bot')].some(b => b.textContent === 'You wrote: hi again')",
+            "the rebuilt bot's answer",
+        )
+        .await;
+}
