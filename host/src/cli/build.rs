@@ -59,12 +59,20 @@ pub fn build_and_check(
     let loaded = super::offline::load(&built.component)
         .with_context(|| format!("{} is not a bot wasmbot can run", shown.display()))?;
     let info = loaded.plugin.info();
-    println!(
-        "built {} in {:.1} s: {} bytes",
-        shown.display(),
-        built.took.as_secs_f64(),
-        info.size_bytes
-    );
+    if built.ran {
+        println!(
+            "built {} in {:.1} s: {} bytes",
+            shown.display(),
+            built.took.as_secs_f64(),
+            info.size_bytes
+        );
+    } else {
+        println!(
+            "{} is up to date (newer than every source): {} bytes",
+            shown.display(),
+            info.size_bytes
+        );
+    }
     println!("  world:   {}", info.world);
     println!("  imports: {}", info.imports.join(", "));
     Ok(loaded)

@@ -2,9 +2,9 @@
 //! with `sh -c` in the project directory (with `$WASMBOT` naming this binary, for
 //! `wasmbot componentize`), and its output file required to exist afterwards.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use super::Project;
 use super::toolchain;
@@ -25,6 +25,21 @@ const CARGO_LEAKS: &[&str] = &[
     "MFLAGS",
 ];
 
+/// The files at a project's top whose change makes the component out of date.
+pub const BUILD_SETUP: &[&str] = &[
+    "bot.toml",
+    "Cargo.toml",
+    "Cargo.lock",
+    ".cargo/config.toml",
+    "package.json",
+    "package-lock.json",
+    "requirements.txt",
+    "build.sh",
+    "go.mod",
+    "go.sum",
+    "Makefile",
+];
+
 /// Where the build's output goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BuildOutput {
@@ -41,6 +56,8 @@ pub struct Built {
     pub component: PathBuf,
     /// How long the command took.
     pub took: Duration,
+    /// Whether the command ran (it does not when the component is newer than every source).
+    pub ran: bool,
 }
 
 impl Project {
@@ -52,6 +69,13 @@ impl Project {
         }
         let component = self.output();
         let started = Instant::now();
+        if self.up_to_date() {
+            return Ok(Built {
+                component,
+                took: started.elapsed(),
+                ran: false,
+            });
+        }
         let mut command = Command::new("sh");
         command
             .arg("-c")
@@ -101,6 +125,36 @@ impl Project {
         Ok(Built {
             component,
             took: started.elapsed(),
+            ran: true,
         })
     }
+
+    /// Whether the component is newer than every source: the watched paths, `sdk/`, and the
+    /// build set-up files at the project's top ([`BUILD_SETUP`]).
+    fn up_to_date(&self) -> bool {
+        let Ok(built) = std::fs::metadata(self.output()).and_then(|m| m.modified()) else {
+            return false;
+        };
+        let mut roots = self.watched();
+        roots.push(self.dir.join("sdk"));
+        roots.extend(BUILD_SETUP.iter().map(|file| self.dir.join(file)));
+        roots
+            .iter()
+            .all(|root| newest_change(root).is_none_or(|changed| changed <= built))
+    }
+}
+
+/// The newest modification time of `path` or any file under it.
+fn newest_change(path: &Path) -> Option<SystemTime> {
+    let meta = std::fs::symlink_metadata(path).ok()?;
+    let own = meta.modified().ok();
+    if !meta.is_dir() {
+        return own;
+    }
+    std::fs::read_dir(path)
+        .ok()?
+        .flatten()
+        .filter_map(|entry| newest_change(&entry.path()))
+        .chain(own)
+        .max()
 }

@@ -67,6 +67,11 @@ fn new_build_test(lang: &str) {
         "wasmbot test of the {lang} template failed:\n{shown}"
     );
     assert!(shown.contains("3 of 3 steps passed"), "{shown}");
+    // Nothing changed since: the build command does not run again.
+    let again = wasmbot(&project, &["build"]);
+    let shown = text(&again);
+    assert!(again.status.success(), "{shown}");
+    assert!(shown.contains("is up to date"), "{shown}");
 }
 
 #[test]
