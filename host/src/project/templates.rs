@@ -192,4 +192,41 @@ mod tests {
         let bot = std::fs::read_to_string(dir.path().join("bot.toml")).unwrap();
         assert!(bot.contains("release/my_bot.wasm"), "{bot}");
     }
+
+    /// The templates pin what the example bots of `plugins/` are built and tested with.
+    #[test]
+    fn the_templates_pin_the_versions_the_example_bots_use() {
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let read = |path: &str| std::fs::read_to_string(repo.join(path)).unwrap();
+        let plugins: toml::Table = toml::from_str(&read("plugins/Cargo.toml")).unwrap();
+        let sdk: toml::Table = toml::from_str(&read("host/templates/rust/sdk-Cargo.toml")).unwrap();
+        for crate_name in ["wit-bindgen", "serde", "serde_json"] {
+            let version = |table: &toml::Value| match table {
+                toml::Value::String(v) => v.clone(),
+                other => other["version"].as_str().unwrap().to_owned(),
+            };
+            assert_eq!(
+                version(&sdk["dependencies"][crate_name]),
+                version(&plugins["workspace"]["dependencies"][crate_name]),
+                "{crate_name}"
+            );
+        }
+        let pins = |text: &str| -> Vec<String> {
+            text.lines()
+                .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+                .map(str::to_owned)
+                .collect()
+        };
+        assert_eq!(
+            pins(&read("host/templates/python/requirements.txt")),
+            pins(&read("plugins/requirements.txt"))
+        );
+        let package = |path: &str| -> serde_json::Value {
+            serde_json::from_str(&read(path).replace("{{name}}", "x")).unwrap()
+        };
+        assert_eq!(
+            package("host/templates/js/package.json")["devDependencies"]["componentize-qjs"],
+            package("plugins/package.json")["devDependencies"]["componentize-qjs"]
+        );
+    }
 }

@@ -12,7 +12,10 @@ fn output(args: &[&str]) -> String {
     String::from_utf8(output.stdout).unwrap()
 }
 
-const COMMANDS: [&str; 9] = [
+const COMMANDS: [&str; 12] = [
+    "new",
+    "build",
+    "sdk",
     "serve",
     "dev",
     "check",
