@@ -276,3 +276,65 @@ mod junit {
         suites
     }
 }
+
+#[test]
+fn a_missing_toolchain_is_named_with_its_install_command() {
+    for (lang, named) in [
+        (
+            "js",
+            "npm (Node.js) is not on PATH; install it with: apt-get install nodejs npm",
+        ),
+        (
+            "c",
+            "clang-19 is not on PATH; install it with: apt-get install clang-19",
+        ),
+        (
+            "python",
+            "python3 is not on PATH; install it with: apt-get install python3 python3-venv",
+        ),
+    ] {
+        let (_dir, project) = new_project(&format!("bare-{lang}"), lang);
+        let empty = tempfile::tempdir().unwrap();
+        let out = Command::new(wasmbot_bin())
+            .arg("build")
+            .current_dir(&project)
+            .env("PATH", empty.path())
+            .output()
+            .unwrap();
+        let shown = text(&out);
+        assert!(!out.status.success(), "{shown}");
+        assert!(shown.contains(named), "{lang}: {shown}");
+    }
+}
+
+#[test]
+fn a_build_that_makes_a_component_of_another_world_is_refused_naming_why() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("bot.toml"),
+        format!(
+            "[bot]\nname = \"wrong\"\nlanguage = \"other\"\n[build]\ncommand = \"cp {} out.wasm\"\noutput = \"out.wasm\"\n",
+            plugins::WRONG_WORLD
+        ),
+    )
+    .unwrap();
+    let out = wasmbot(dir.path(), &["build"]);
+    let shown = text(&out);
+    assert!(!out.status.success(), "{shown}");
+    assert!(
+        shown.contains("out.wasm is not a bot wasmbot can run"),
+        "{shown}"
+    );
+    assert!(shown.contains("refused"), "{shown}");
+    // A build command that fails shows its output and status.
+    std::fs::write(
+        dir.path().join("bot.toml"),
+        "[bot]\nname = \"failing\"\nlanguage = \"other\"\n[build]\ncommand = \"echo compiler says no >&2; exit 3\"\noutput = \"out.wasm\"\n",
+    )
+    .unwrap();
+    let out = wasmbot(dir.path(), &["test"]);
+    let shown = text(&out);
+    assert!(!out.status.success(), "{shown}");
+    assert!(shown.contains("failed (exit status: 3)"), "{shown}");
+    assert!(shown.contains("compiler says no"), "{shown}");
+}
