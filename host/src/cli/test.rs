@@ -68,6 +68,7 @@ pub fn test(args: &TestArgs) -> anyhow::Result<()> {
     let loaded = &target.plugin;
     let mut failed = 0;
     let mut total = 0;
+    let mut broken = 0;
     let mut suites = Vec::new();
     for path in &target.scripts {
         let started = Instant::now();
@@ -82,12 +83,12 @@ pub fn test(args: &TestArgs) -> anyhow::Result<()> {
             Ok(outcome) => outcome,
             Err(error) => {
                 let error = format!("{error:#}");
-                println!("  ERROR {error}\n");
+                println!("  ERROR (below)\n");
+                eprintln!("error: {error}");
                 suite.error = Some(error);
                 suite.time = started.elapsed();
                 suites.push(suite);
-                failed += 1;
-                total += 1;
+                broken += 1;
                 continue;
             }
         };
@@ -110,10 +111,15 @@ pub fn test(args: &TestArgs) -> anyhow::Result<()> {
         super::junit::write(junit, &suites)?;
         println!("wrote the JUnit report to {}", junit.display());
     }
-    if failed > 0 {
-        bail!("{failed} of {total} steps failed");
+    match (failed, broken) {
+        (0, 0) => Ok(()),
+        (_, 0) => bail!("{failed} of {total} steps failed"),
+        (0, _) => bail!("{broken} of {} scripts could not run", suites.len()),
+        _ => bail!(
+            "{failed} of {total} steps failed, and {broken} of {} scripts could not run",
+            suites.len()
+        ),
     }
-    Ok(())
 }
 
 /// The component and scripts of `args`: a component file and its scripts, or a project built
