@@ -43,7 +43,7 @@ pub async fn run(
         .pool_max_idle_per_host(shape.concurrency.max(1))
         .build()?;
     let load_start_us = sink.now_us();
-    let load = load::drive(http, vec![vec![url.to_owned()]], shape, sink).await;
+    let load = load::drive_apart(http, vec![vec![url.to_owned()]], shape, sink).await;
     let backlog_at_end = load.acked.saturating_sub(sink.delivered()) as usize;
     let (mut seen, mut quiet_since) = (sink.delivered(), Instant::now());
     while sink.delivered() < load.acked && quiet_since.elapsed() < QUIET {
@@ -79,6 +79,7 @@ pub async fn run(
         delivered_per_sec: sink.delivered() as f64 / delivery_secs,
         backlog_at_end,
         cpu_us_per_event: f64::NAN,
+        host_cpu_us_per_event: f64::NAN,
         peak_rss_mib: f64::NAN,
     })
 }

@@ -20,6 +20,55 @@ pub struct LoadResult {
     pub duration: Duration,
 }
 
+/// The name of the threads the load generator and the sinks run on.
+pub const LOAD_THREADS: &str = "bench-load";
+
+/// The runtime of the load generator and the sinks: threads of their own, named
+/// [`LOAD_THREADS`], so the host's CPU time is the process's minus theirs.
+fn load_runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name(LOAD_THREADS)
+            .enable_all()
+            .build()
+            .expect("the load generator's runtime")
+    })
+}
+
+/// Runs `work` on the load generator's runtime and returns its output.
+pub async fn on_load_runtime<F>(work: F) -> F::Output
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    match load_runtime().spawn(work).await {
+        Ok(output) => output,
+        Err(error) => std::panic::resume_unwind(error.into_panic()),
+    }
+}
+
+/// Spawns `work` on the load generator's runtime.
+pub fn spawn_on_load_runtime<F>(work: F) -> tokio::task::JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    load_runtime().spawn(work)
+}
+
+/// [`drive`] on the load generator's runtime.
+pub async fn drive_apart(
+    http: reqwest::Client,
+    urls: Vec<Vec<String>>,
+    shape: &LoadShape,
+    sink: &Arc<Sink>,
+) -> LoadResult {
+    let (shape, sink) = (shape.clone(), sink.clone());
+    on_load_runtime(async move { drive(http, urls, &shape, &sink).await }).await
+}
+
 /// How to drive the load.
 #[derive(Debug, Clone)]
 pub struct LoadShape {

@@ -8,6 +8,7 @@ mod external;
 mod load;
 mod noisy;
 mod otlp_sink;
+mod plain;
 mod postgres;
 pub mod process;
 mod scale;
@@ -38,6 +39,9 @@ pub enum Variant {
     /// The echo component in the sandbox, with itself as every tenant's shadow candidate
     /// (every event runs twice; the shadow's cost on the serving path).
     Shadow,
+    /// No wasmbot: a plain native echo service (axum and reqwest, ack then a FIFO per
+    /// session; no journal, no sandbox), the baseline of the host's whole path.
+    Plain,
 }
 
 /// Where the event path lives in a run.
@@ -119,6 +123,9 @@ pub struct Figures {
     pub backlog_at_end: usize,
     /// CPU time of the whole process (host, load and sink) per delivered event, µs.
     pub cpu_us_per_event: f64,
+    /// CPU time of the host alone (the process's, less the load generator's and the sinks'
+    /// threads) per delivered event, µs; refused webhooks' handling included.
+    pub host_cpu_us_per_event: f64,
     /// Peak RSS of the process so far, MiB.
     pub peak_rss_mib: f64,
 }
@@ -227,6 +234,21 @@ pub async fn run_once(
     let mut dispatchers = Vec::new();
     let mut candidates = Vec::new();
     for replica in 0..replicas {
+        if variant == Variant::Plain {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+            hosts.push(format!("http://{}", listener.local_addr()?));
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            let service = plain::router(&sink_url);
+            let server = tokio::spawn(async move {
+                axum::serve(listener, service)
+                    .with_graceful_shutdown(async {
+                        let _ = stopped.await;
+                    })
+                    .await
+            });
+            servers.push((stop, server));
+            continue;
+        }
         let mut config = config.clone();
         config.server.data_dir = dir.path().join(format!("data{replica}"));
         let state = build_state(&config, None, None).await?;
@@ -274,13 +296,14 @@ pub async fn run_once(
     let (stop_noisy, noisy_stopped) = tokio::sync::watch::channel(false);
     let noisy_load = noisy.map(|_| {
         let url = format!("{host}/webhook/noisy?access_token=bench-token");
-        tokio::spawn(noisy::drive(http.clone(), url, noisy_stopped))
+        load::spawn_on_load_runtime(noisy::drive(http.clone(), url, noisy_stopped))
     });
 
     let cpu_before = process::cpu_time();
+    let load_cpu_before = process::thread_cpu_time(load::LOAD_THREADS);
     let db_cpu_before = process::cpu_time_of("postgres");
     let load_start_us = sink.now_us();
-    let load = load::drive(http, urls, &options.load, &sink).await;
+    let load = load::drive_apart(http, urls, &options.load, &sink).await;
     // With shared storage each replica counts the whole backlog.
     let backlog_at_end = dispatchers.iter().map(|d| d.backlog()).max().unwrap_or(0);
     let deadline = Instant::now() + Duration::from_secs(300);
@@ -294,6 +317,7 @@ pub async fn run_once(
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     let cpu = process::cpu_time() - cpu_before;
+    let load_cpu = process::thread_cpu_time(load::LOAD_THREADS).saturating_sub(load_cpu_before);
     let db_cpu = process::cpu_time_of("postgres").saturating_sub(db_cpu_before);
     let _ = stop_noisy.send(true);
     let noisy = match noisy_load {
@@ -327,12 +351,13 @@ pub async fn run_once(
         delivered_per_sec: sink.delivered() as f64 / delivery_secs,
         backlog_at_end,
         cpu_us_per_event: per_event(cpu),
+        host_cpu_us_per_event: per_event(cpu.saturating_sub(load_cpu)),
         peak_rss_mib: process::peak_rss_bytes() as f64 / (1 << 20) as f64,
     })
 }
 
 /// The table header of [`row`].
-pub const HEADER: &str = "| bot | delivered/s | acked/s | ack p50 | ack p99 | ack p99.9 | e2e p50 | e2e p99 | backlog at end | CPU/event | DB CPU/event | peak RSS | refused |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|";
+pub const HEADER: &str = "| bot | delivered/s | acked/s | ack p50 | ack p99 | ack p99.9 | e2e p50 | e2e p99 | backlog at end | CPU/event | host CPU/event | DB CPU/event | peak RSS | refused |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|";
 
 /// One Markdown table row.
 pub fn row(label: &str, f: &Figures) -> String {
@@ -347,12 +372,13 @@ pub fn row(label: &str, f: &Figures) -> String {
             format!("{value:.0} {unit}")
         }
     };
-    let (cpu, rss) = (
+    let (cpu, host_cpu, rss) = (
         known(f.cpu_us_per_event, "µs"),
+        known(f.host_cpu_us_per_event, "µs"),
         known(f.peak_rss_mib, "MiB"),
     );
     format!(
-        "| {label} | {:.0} | {:.0} | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {} | {cpu} | {db_cpu} | {rss} | {} |",
+        "| {label} | {:.0} | {:.0} | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {} | {cpu} | {host_cpu} | {db_cpu} | {rss} | {} |",
         f.delivered_per_sec,
         f.acked_per_sec,
         f.ack_ms[0],
@@ -387,6 +413,7 @@ pub fn medians(rounds: &[Figures]) -> Figures {
         delivered_per_sec: m(|f| f.delivered_per_sec),
         backlog_at_end: m(|f| f.backlog_at_end as f64) as usize,
         cpu_us_per_event: m(|f| f.cpu_us_per_event),
+        host_cpu_us_per_event: m(|f| f.host_cpu_us_per_event),
         peak_rss_mib: m(|f| f.peak_rss_mib),
     }
 }
@@ -526,6 +553,16 @@ pub async fn run_bench(options: &BenchOptions) -> anyhow::Result<Vec<Figures>> {
     };
     if let (Some(wasm), Some(native)) = (rate(Variant::Wasm), rate(Variant::Native)) {
         println!("\nwasm / native delivered per second: {:.2}", wasm / native);
+    }
+    if let Some(plain) = rate(Variant::Plain) {
+        for (name, variant) in [("wasm", Variant::Wasm), ("native", Variant::Native)] {
+            if let Some(rate) = rate(variant) {
+                println!(
+                    "{name} / plain service delivered per second: {:.2}",
+                    rate / plain
+                );
+            }
+        }
     }
     Ok(medians)
 }

@@ -46,27 +46,49 @@ fn status_bytes(process: &str, key: &str) -> u64 {
         .map_or(0, |kib| kib * 1024)
 }
 
+/// User plus system CPU time used so far by this process's threads named `name` (as far as
+/// `/proc/self/task` shows them).
+pub fn thread_cpu_time(name: &str) -> Duration {
+    let tasks = std::fs::read_dir("/proc/self/task")
+        .into_iter()
+        .flatten()
+        .flatten();
+    ticks_to_time(
+        tasks
+            .map(|task| task.path())
+            .map(|dir| ticks_of(&dir, name))
+            .sum(),
+    )
+}
+
 /// User plus system CPU time used so far by every process named `name` (e.g. the PostgreSQL
 /// server's processes), as far as `/proc` shows them.
 pub fn cpu_time_of(name: &str) -> Duration {
+    let processes = std::fs::read_dir("/proc").into_iter().flatten().flatten();
+    ticks_to_time(processes.map(|entry| ticks_of(&entry.path(), name)).sum())
+}
+
+/// The user plus system clock ticks of the process or thread at `dir` (`/proc/PID` or
+/// `/proc/self/task/TID`) when its name is `name`; else 0.
+fn ticks_of(dir: &std::path::Path, name: &str) -> u64 {
+    let Ok(stat) = std::fs::read_to_string(dir.join("stat")) else {
+        return 0;
+    };
+    let Some((head, rest)) = stat.rsplit_once(')') else {
+        return 0;
+    };
+    if head.split_once('(').map(|(_, comm)| comm) != Some(name) {
+        return 0;
+    }
+    // After the name: state is field 3, utime 14 and stime 15 of the whole line.
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let field = |n: usize| fields.get(n - 3).and_then(|f| f.parse::<u64>().ok());
+    field(14).unwrap_or(0) + field(15).unwrap_or(0)
+}
+
+fn ticks_to_time(ticks: u64) -> Duration {
     // SAFETY: sysconf only reads a configuration value.
     #[allow(unsafe_code)]
-    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
-    let mut total = 0;
-    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        let Some((head, rest)) = stat.rsplit_once(')') else {
-            continue;
-        };
-        if head.split_once('(').map(|(_, comm)| comm) != Some(name) {
-            continue;
-        }
-        // After the name: state is field 3, utime 14 and stime 15 of the whole line.
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let field = |n: usize| fields.get(n - 3).and_then(|f| f.parse::<u64>().ok());
-        total += field(14).unwrap_or(0) + field(15).unwrap_or(0);
-    }
-    Duration::from_micros(total * 1_000_000 / ticks)
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    Duration::from_micros(ticks * 1_000_000 / per_second)
 }

@@ -126,12 +126,16 @@ impl ServedSink {
         address: std::net::SocketAddr,
         started: Instant,
     ) -> std::io::Result<Self> {
-        let sink = Sink::new(started);
-        let listener = tokio::net::TcpListener::bind(address).await?;
-        let url = format!("http://{}", listener.local_addr()?);
-        let router = sink.router();
-        let server = tokio::spawn(async move { axum::serve(listener, router).await });
-        Ok(Self { sink, url, server })
+        // On the load generator's runtime: its CPU time is not the host's.
+        super::load::on_load_runtime(async move {
+            let sink = Sink::new(started);
+            let listener = tokio::net::TcpListener::bind(address).await?;
+            let url = format!("http://{}", listener.local_addr()?);
+            let router = sink.router();
+            let server = tokio::spawn(async move { axum::serve(listener, router).await });
+            Ok(Self { sink, url, server })
+        })
+        .await
     }
 }
 

@@ -30,8 +30,9 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 0.0)]
     pub rate: f64,
     /// Which bots run in this process: `wasm`, `native`, `both` (interleaved in each round),
-    /// `shadow` (wasm alone and wasm with itself as a shadow candidate, interleaved), or
-    /// `none` (only `--target`s).
+    /// `plain` (no wasmbot: a plain native echo service, the baseline), `all` (plain, native
+    /// and wasm), `shadow` (wasm alone and wasm with itself as a shadow candidate,
+    /// interleaved), or `none` (only `--target`s).
     #[arg(long, default_value = "both")]
     pub bot: String,
     /// Rounds; medians are reported.
@@ -102,9 +103,11 @@ pub fn bench(args: &BenchArgs) -> anyhow::Result<()> {
         "native" => vec![Variant::Native],
         "both" => vec![Variant::Native, Variant::Wasm],
         "shadow" => vec![Variant::Wasm, Variant::Shadow],
+        "plain" => vec![Variant::Plain],
+        "all" => vec![Variant::Plain, Variant::Native, Variant::Wasm],
         "none" if !args.targets.is_empty() => vec![],
         "none" => bail!("--bot none needs a --target"),
-        other => bail!("--bot {other:?}: use wasm, native, both, shadow or none"),
+        other => bail!("--bot {other:?}: use wasm, native, both, plain, all, shadow or none"),
     };
     let options = BenchOptions {
         plugin: args.plugin.clone(),

@@ -9,7 +9,7 @@ use wasmbot_tests::serve_process::{ServeProcess, TOKEN, write_config};
 use wasmbot_tests::{plugins, wasmbot_bin};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_small_bench_run_of_both_bots_delivers_what_it_acknowledged() {
+async fn a_small_bench_run_of_each_variant_delivers_what_it_acknowledged() {
     let options = BenchOptions {
         plugin: plugins::ECHO.into(),
         tenants: 2,
@@ -19,14 +19,14 @@ async fn a_small_bench_run_of_both_bots_delivers_what_it_acknowledged() {
             concurrency: 8,
             rate: 0.0,
         },
-        variants: vec![Variant::Native, Variant::Wasm],
+        variants: vec![Variant::Plain, Variant::Native, Variant::Wasm],
         rounds: 1,
         durability: Durability::None,
         noisy_plugin: None,
         postgres: None,
         targets: None,
     };
-    for variant in [Variant::Native, Variant::Wasm] {
+    for variant in [Variant::Plain, Variant::Native, Variant::Wasm] {
         let figures = run_once(&options, variant, Backend::Sqlite, None)
             .await
             .unwrap();
@@ -36,6 +36,14 @@ async fn a_small_bench_run_of_both_bots_delivers_what_it_acknowledged() {
         assert!(figures.ack_ms[0] > 0.0 && figures.ack_ms[0] <= figures.ack_ms[1]);
         assert!(figures.e2e_ms[0] > 0.0 && figures.e2e_ms[0] <= figures.e2e_ms[1]);
         assert!(figures.cpu_us_per_event > 0.0);
+        // The host's share: the load generator's and the sink's threads left out.
+        assert!(
+            figures.host_cpu_us_per_event < figures.cpu_us_per_event,
+            "{figures:?}"
+        );
+        if variant != Variant::Plain {
+            assert!(figures.host_cpu_us_per_event > 0.0, "{figures:?}");
+        }
         assert!(figures.peak_rss_mib > 1.0);
     }
 }
