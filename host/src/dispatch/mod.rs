@@ -604,34 +604,41 @@ impl Dispatcher {
     }
 
     /// Schedules every session the database has work for (also after a dead letter was
-    /// retried, or a tenant added).
+    /// retried, or a tenant added). Both stages' sessions are marked first and scheduled
+    /// after: a run scheduled here may store activities at once, and their session's older
+    /// activities (left by an earlier process) must be read from the database before them,
+    /// not be passed by them in memory.
     async fn sweep(self: &Arc<Self>) {
         if !self.memory_path {
             // Shared storage: the poll claims what nobody holds.
             return;
         }
+        let mut found = Vec::new();
         for stage in [Stage::Run, Stage::Deliver] {
             let sessions = match stage {
                 Stage::Run => self.storage.sessions_with_events().await,
                 Stage::Deliver => self.storage.sessions_with_activities().await,
             };
             match sessions {
-                Ok(sessions) => {
-                    for (tenant, session) in sessions {
-                        if let Some(tenant) = self.tenants.get(&tenant) {
-                            // The database may hold work the in-memory copy lacks.
-                            match stage {
-                                Stage::Run => tenant.events.invalidate(session),
-                                Stage::Deliver => tenant.outgoing.invalidate(session),
-                            }
-                            self.schedule(stage, &tenant, session);
-                        }
-                    }
-                }
+                Ok(sessions) => found.extend(sessions.into_iter().map(|s| (stage, s))),
                 Err(e) => {
                     tracing::error!(?stage, error = %format!("{e:#}"), "sweeping the database failed");
                 }
             }
+        }
+        let mut scheduled = Vec::with_capacity(found.len());
+        for (stage, (tenant, session)) in found {
+            if let Some(tenant) = self.tenants.get(&tenant) {
+                // The database may hold work the in-memory copy lacks.
+                match stage {
+                    Stage::Run => tenant.events.invalidate(session),
+                    Stage::Deliver => tenant.outgoing.invalidate(session),
+                }
+                scheduled.push((stage, tenant, session));
+            }
+        }
+        for (stage, tenant, session) in scheduled {
+            self.schedule(stage, &tenant, session);
         }
     }
 
