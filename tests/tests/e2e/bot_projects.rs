@@ -44,6 +44,28 @@ fn new_project(name: &str, lang: &str) -> (tempfile::TempDir, PathBuf) {
     (dir, project)
 }
 
+/// The (name, version) of every package in the project's `Cargo.lock`, sorted; empty
+/// without one.
+fn locked_versions(project: &Path) -> Vec<(String, String)> {
+    let Ok(text) = std::fs::read_to_string(project.join("Cargo.lock")) else {
+        return Vec::new();
+    };
+    let lock: toml::Table = toml::from_str(&text).unwrap();
+    let mut versions: Vec<(String, String)> = lock["package"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap().to_owned(),
+                p["version"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    versions.sort();
+    versions
+}
+
 /// A project in `lang` is made, builds, and passes its own script; its README's commands work.
 fn new_build_test(lang: &str) {
     if skipped(lang) {
@@ -52,6 +74,7 @@ fn new_build_test(lang: &str) {
     }
     let name = format!("hello-{lang}");
     let (_dir, project) = new_project(&name, lang);
+    let lock = locked_versions(&project);
     let built = wasmbot(&project, &["build"]);
     let shown = text(&built);
     assert!(
@@ -60,6 +83,13 @@ fn new_build_test(lang: &str) {
     );
     assert!(shown.contains("world:   wasmbot:bot/bot@0.1.0"), "{shown}");
     assert!(shown.contains(" bytes"), "{shown}");
+    // A Rust project's lock file, as `new` wrote it, pins every crate the build needs (cargo
+    // may reorder it by the project's name, and changes no version).
+    assert_eq!(
+        locked_versions(&project),
+        lock,
+        "the build changed the template's Cargo.lock"
+    );
     let tested = wasmbot(&project, &["test"]);
     let shown = text(&tested);
     assert!(
