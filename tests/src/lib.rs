@@ -146,6 +146,15 @@ pub fn test_cache_dir() -> PathBuf {
     target.join("test-plugin-cache")
 }
 
+/// Whether `WASMBOT_SKIP_LANGS` (comma-separated) turns the guest language `lang` off; a
+/// test that skips says so in its output.
+pub fn lang_skipped(lang: &str) -> bool {
+    std::env::var("WASMBOT_SKIP_LANGS")
+        .unwrap_or_default()
+        .split(',')
+        .any(|listed| listed.trim() == lang)
+}
+
 /// A mluvii fixture file of `fixtures/mluvii/`.
 pub fn fixture(name: &str) -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/mluvii")).join(name)

@@ -6,15 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use wasmbot_tests::{plugins, wasmbot_bin};
-
-/// Whether `WASMBOT_SKIP_LANGS` turns `lang` off.
-fn skipped(lang: &str) -> bool {
-    std::env::var("WASMBOT_SKIP_LANGS")
-        .unwrap_or_default()
-        .split(',')
-        .any(|listed| listed.trim() == lang)
-}
+use wasmbot_tests::{lang_skipped, plugins, wasmbot_bin};
 
 /// `wasmbot ARGS` in `dir`.
 fn wasmbot(dir: &Path, args: &[&str]) -> Output {
@@ -68,7 +60,7 @@ fn locked_versions(project: &Path) -> Vec<(String, String)> {
 
 /// A project in `lang` is made, builds, and passes its own script; its README's commands work.
 fn new_build_test(lang: &str) {
-    if skipped(lang) {
+    if lang_skipped(lang) {
         eprintln!("the {lang} template is NOT tested: WASMBOT_SKIP_LANGS lists {lang}");
         return;
     }
@@ -131,7 +123,7 @@ fn go() {
 
 #[test]
 fn a_changed_template_fails_its_test_with_the_path_of_the_difference_and_a_junit_report() {
-    if skipped("c") {
+    if lang_skipped("c") {
         eprintln!("NOT tested: WASMBOT_SKIP_LANGS lists c");
         return;
     }

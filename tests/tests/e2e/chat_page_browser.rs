@@ -275,11 +275,7 @@ async fn wasmbot_dev_in_a_new_js_project_rebuilds_the_bot_when_its_source_is_sav
     if !browser_available() {
         return;
     }
-    if std::env::var("WASMBOT_SKIP_LANGS")
-        .unwrap_or_default()
-        .split(',')
-        .any(|lang| lang.trim() == "js")
-    {
+    if wasmbot_tests::lang_skipped("js") {
         eprintln!("NOT tested: WASMBOT_SKIP_LANGS lists js");
         return;
     }

@@ -7,18 +7,10 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use wasmbot_tests::wasmbot_bin;
+use wasmbot_tests::{lang_skipped, wasmbot_bin};
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// Whether `WASMBOT_SKIP_LANGS` turns `lang` off.
-fn skipped(lang: &str) -> bool {
-    std::env::var("WASMBOT_SKIP_LANGS")
-        .unwrap_or_default()
-        .split(',')
-        .any(|listed| listed.trim() == lang)
 }
 
 /// Builds the support bot in `lang`, returning its component's path.
@@ -39,7 +31,7 @@ fn build(lang: &str) -> PathBuf {
 
 /// Builds the bot in `lang` and runs the shared support script against it.
 fn passes_the_support_script(lang: &str) {
-    if skipped(lang) {
+    if lang_skipped(lang) {
         eprintln!("the {lang} support bot is NOT tested: WASMBOT_SKIP_LANGS lists {lang}");
         return;
     }
