@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use tokio::sync::Notify;
 
 use super::feed::DevFeed;
-use crate::project::{BuildOutput, Project};
+use crate::project::{BuildOutput, Project, last_lines, without_cargo_leaks};
 
 /// Quiet time after a source change before building (editors write several files).
 const DEBOUNCE: Duration = Duration::from_millis(300);
@@ -100,21 +100,16 @@ impl BotSource {
     /// end of the compiler's output.
     fn cargo_build(&self, package: &str) -> Result<PathBuf, String> {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let output = Command::new(cargo)
+        let output = without_cargo_leaks(&mut Command::new(cargo))
             .current_dir(&self.dir)
             .args(["build", "--release", "--target", "wasm32-wasip2", "-p"])
             .arg(package)
             .args(["--message-format", "json-render-diagnostics"])
-            .env_remove("CARGO_TARGET_DIR")
-            .env_remove("RUSTFLAGS")
-            .env_remove("CARGO_ENCODED_RUSTFLAGS")
             .stdin(Stdio::null())
             .output()
             .map_err(|e| format!("running cargo: {e}"))?;
         if !output.status.success() {
-            let stderr = String::from_utf8_lossy(&output.stderr);
-            let lines: Vec<&str> = stderr.lines().collect();
-            let tail = lines[lines.len().saturating_sub(OUTPUT_TAIL)..].join("\n");
+            let tail = last_lines(&String::from_utf8_lossy(&output.stderr), OUTPUT_TAIL);
             return Err(format!(
                 "cargo build of {package} failed (is the target installed? `rustup target add wasm32-wasip2`):\n{tail}"
             ));

@@ -40,6 +40,20 @@ pub const BUILD_SETUP: &[&str] = &[
     "Makefile",
 ];
 
+/// Removes from `command`'s environment the outer cargo build's settings ([`CARGO_LEAKS`]).
+pub fn without_cargo_leaks(command: &mut Command) -> &mut Command {
+    for variable in CARGO_LEAKS {
+        command.env_remove(variable);
+    }
+    command
+}
+
+/// The last `count` lines of `text`.
+pub fn last_lines(text: &str, count: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(count)..].join("\n")
+}
+
 /// Where the build's output goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BuildOutput {
@@ -85,9 +99,7 @@ impl Project {
         if let Ok(me) = std::env::current_exe() {
             command.env("WASMBOT", me);
         }
-        for variable in CARGO_LEAKS {
-            command.env_remove(variable);
-        }
+        without_cargo_leaks(&mut command);
         let (status, log) = match output {
             BuildOutput::Shown => {
                 let status = command
@@ -105,8 +117,7 @@ impl Project {
             }
         };
         if !status.success() {
-            let lines: Vec<&str> = log.lines().collect();
-            let tail = lines[lines.len().saturating_sub(OUTPUT_TAIL)..].join("\n");
+            let tail = last_lines(&log, OUTPUT_TAIL);
             let mut message = format!(
                 "the build command `{}` failed ({status})",
                 self.manifest.build.command

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
-pub use build::{BuildOutput, Built};
+pub use build::{BuildOutput, Built, last_lines, without_cargo_leaks};
 pub use manifest::{Language, Manifest};
 pub use templates::{write_project, write_sdk};
 
