@@ -33,6 +33,11 @@ pub struct CaseResult {
 }
 
 impl SuiteResult {
+    /// Its test cases: one per step, or the one error of a script that did not run.
+    fn tests(&self) -> usize {
+        self.cases.len().max(usize::from(self.error.is_some()))
+    }
+
     fn failures(&self) -> usize {
         self.cases.iter().filter(|c| c.failure.is_some()).count()
     }
@@ -52,10 +57,7 @@ fn seconds(time: Duration) -> String {
 fn render(suites: &[SuiteResult]) -> std::io::Result<Vec<u8>> {
     let mut writer = Writer::new_with_indent(Vec::new(), b' ', 2);
     writer.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))?;
-    let tests: usize = suites
-        .iter()
-        .map(|s| s.cases.len().max(usize::from(s.error.is_some())))
-        .sum();
+    let tests: usize = suites.iter().map(SuiteResult::tests).sum();
     let failures: usize = suites.iter().map(SuiteResult::failures).sum();
     let errors = suites.iter().filter(|s| s.error.is_some()).count();
     let total: Duration = suites.iter().map(|s| s.time).sum();
@@ -69,8 +71,7 @@ fn render(suites: &[SuiteResult]) -> std::io::Result<Vec<u8>> {
     for suite in suites {
         let mut start = BytesStart::new("testsuite");
         start.push_attribute(("name", suite.name.as_str()));
-        let cases = suite.cases.len().max(usize::from(suite.error.is_some()));
-        start.push_attribute(("tests", cases.to_string().as_str()));
+        start.push_attribute(("tests", suite.tests().to_string().as_str()));
         start.push_attribute(("failures", suite.failures().to_string().as_str()));
         start.push_attribute((
             "errors",
