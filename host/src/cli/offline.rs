@@ -126,6 +126,7 @@ impl OfflineBot {
             &self.tenant,
             &self.facts,
             event,
+            false,
         ))
     }
 }

@@ -238,6 +238,7 @@ pub async fn run_shadow(runtime: &Runtime, metrics: &Metrics, job: ShadowJob) {
         &env,
         &job.candidate.facts,
         &job.event,
+        false,
     )
     .await;
     let candidate: ServingAnswer = match &run.result {

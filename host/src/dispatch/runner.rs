@@ -141,7 +141,15 @@ impl Dispatcher {
         span.record("plugin", plugin.info().hash.as_str());
         let mut run = {
             let _permit = self.global_runs.acquire().await.expect("never closed");
-            step::run_event(&self.runtime, &plugin, &profile.env, &profile.facts, &event).await
+            step::run_event(
+                &self.runtime,
+                &plugin,
+                &profile.env,
+                &profile.facts,
+                &event,
+                profile.config.pin_sessions,
+            )
+            .await
         };
         self.metrics
             .bot_run_seconds

@@ -369,6 +369,28 @@ pub trait Storage: Send + Sync {
     ) -> anyhow::Result<StateWrite> {
         self.state_set(scope, key, value, quota).await
     }
+    /// Updates a value as [`Storage::state_set_relaxed`] would store it: `update` gets the
+    /// stored value and returns the one to store (`None`: leave it). The update is ordered
+    /// before every later call of this process on this storage, and `done` gets its outcome.
+    /// A backend that keeps that order itself returns at once (the embedded one queues the
+    /// update on its writer); the default reads, updates and stores before returning.
+    async fn state_update_relaxed(
+        &self,
+        scope: &str,
+        key: &str,
+        update: StateUpdate,
+        quota: Option<StateQuota>,
+        done: StateUpdated,
+    ) {
+        let outcome = match self.state_get(scope, key).await {
+            Ok(stored) => match update(stored.as_deref()) {
+                Some(value) => self.state_set_relaxed(scope, key, value, quota).await,
+                None => Ok(StateWrite::Stored),
+            },
+            Err(e) => Err(e),
+        };
+        done(outcome);
+    }
     /// Like [`Storage::state_delete`], relaxed as [`Storage::state_set_relaxed`] is.
     async fn state_delete_relaxed(&self, scope: &str, key: &str) -> anyhow::Result<()> {
         self.state_delete(scope, key).await
@@ -471,6 +493,14 @@ impl StateQuota {
         None
     }
 }
+
+/// [`Storage::state_update_relaxed`]'s update: the stored value in, the value to store out
+/// (`None`: leave it as it is).
+pub type StateUpdate = Box<dyn FnOnce(Option<&[u8]>) -> Option<Vec<u8>> + Send>;
+
+/// [`Storage::state_update_relaxed`]'s answer: what became of the update (`Stored` also when
+/// there was nothing to change).
+pub type StateUpdated = Box<dyn FnOnce(anyhow::Result<StateWrite>) + Send>;
 
 /// What became of a state write.
 #[derive(Debug, Clone, PartialEq, Eq)]

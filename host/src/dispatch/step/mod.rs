@@ -24,15 +24,17 @@ use session_facts::{facts_for, forget_session};
 pub type EventRun = BotRun<SendActivity>;
 
 /// Runs `event` through `tenant`'s `plugin` on `runtime`; `facts` is the tenant's cache of
-/// session facts. The bot is told an ended session's facts once more, then they are forgotten.
+/// session facts, whose stored rows also hold sessions' pins when `pinning`. The bot is told
+/// an ended session's facts once more, then they are forgotten.
 pub async fn run_event(
     runtime: &Runtime,
     plugin: &Plugin,
     tenant: &Arc<TenantEnv>,
     facts: &FactsCache,
     event: &WebhookEvent,
+    pinning: bool,
 ) -> EventRun {
-    let known = facts_for(tenant, facts, event).await;
+    let known = facts_for(tenant, facts, event, pinning).await;
     if matches!(event.activity, InboundActivity::ConversationEnded { .. }) {
         forget_session(tenant, facts, event.session_id).await;
     }

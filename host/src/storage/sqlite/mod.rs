@@ -23,7 +23,8 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{
     Claim, Completion, HistoryQuery, JournalEntry, LeaseLost, LoggedEvent, NewEvent, OutboxEntry,
-    SessionRef, Stage, StateQuota, StateWrite, Storage, StoredCandidate, TenantBacklog,
+    SessionRef, Stage, StateQuota, StateUpdate, StateUpdated, StateWrite, Storage, StoredCandidate,
+    TenantBacklog,
 };
 use claims::Leases;
 pub use lock::{LOCK_FILE, is_locked};
@@ -428,10 +429,12 @@ impl Storage for SqliteStorage {
                 }
                 Ok(())
             },
-            move |reason| {
-                tracing::error!(error = %reason, tenant = %spoiled.tenant, session = spoiled.session_id,
-                    "recording a delivery failed; the session's activities are sent again from the first unrecorded one");
-                leases.spoil(&spoiled);
+            move |outcome| {
+                if let Err(reason) = outcome {
+                    tracing::error!(error = %reason, tenant = %spoiled.tenant, session = spoiled.session_id,
+                        "recording a delivery failed; the session's activities are sent again from the first unrecorded one");
+                    leases.spoil(&spoiled);
+                }
             },
         )
     }
@@ -635,6 +638,40 @@ impl Storage for SqliteStorage {
         quota: Option<StateQuota>,
     ) -> anyhow::Result<StateWrite> {
         self.set_state(scope, key, value, quota, true).await
+    }
+
+    async fn state_update_relaxed(
+        &self,
+        scope: &str,
+        key: &str,
+        update: StateUpdate,
+        quota: Option<StateQuota>,
+        done: StateUpdated,
+    ) {
+        let (scope, key) = (scope.to_owned(), key.to_owned());
+        let job = move |conn: &Connection| {
+            let stored: Option<Vec<u8>> = conn
+                .prepare_cached("SELECT value FROM bot_state WHERE scope = ?1 AND key = ?2")?
+                .query_row(params![scope, key], |row| row.get(0))
+                .optional()?;
+            match update(stored.as_deref()) {
+                Some(value) => set_state(conn, &scope, &key, value, quota),
+                None => Ok(StateWrite::Stored),
+            }
+        };
+        // `done` is called once, by whichever side sees the outcome.
+        let done = std::sync::Arc::new(std::sync::Mutex::new(Some(done)));
+        let answer = done.clone();
+        let answer = move |outcome: Result<StateWrite, String>| {
+            if let Some(done) = answer.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                done(outcome.map_err(|e| anyhow::anyhow!("storage: {e}")));
+            }
+        };
+        if let Err(e) = self.state.submit_relaxed(job, answer)
+            && let Some(done) = done.lock().unwrap_or_else(|p| p.into_inner()).take()
+        {
+            done(Err(e));
+        }
     }
 
     async fn state_delete_relaxed(&self, scope: &str, key: &str) -> anyhow::Result<()> {

@@ -83,19 +83,22 @@ impl Writer {
 }
 
 impl Writer {
-    /// Queues a relaxed `job` for the next transaction without waiting for it; if the job or
-    /// its commit fails, `failed` is called with the reason (on the writer thread).
-    pub fn submit_relaxed(
+    /// Queues a relaxed `job` for the next transaction without waiting for it (it runs before
+    /// every job queued after it); `done` gets its result, or the reason it or its commit
+    /// failed (on the writer thread).
+    pub fn submit_relaxed<R: Send + 'static>(
         &self,
-        job: impl FnOnce(&Connection) -> rusqlite::Result<()> + Send + 'static,
-        failed: impl FnOnce(String) + Send + 'static,
+        job: impl FnOnce(&Connection) -> rusqlite::Result<R> + Send + 'static,
+        done: impl FnOnce(Result<R, String>) + Send + 'static,
     ) -> anyhow::Result<()> {
         let job: Job = Box::new(move |conn| {
             let result = in_savepoint(conn, job);
             Box::new(move |commit| {
-                if let Err(e) = result.map_err(|e| e.to_string()).and(commit) {
-                    failed(e);
-                }
+                done(match (result, commit) {
+                    (Ok(value), Ok(())) => Ok(value),
+                    (Err(e), _) => Err(e.to_string()),
+                    (Ok(_), Err(e)) => Err(e),
+                })
             })
         });
         self.jobs
@@ -276,6 +279,26 @@ mod tests {
             [3],
             "the job after the rollback ran in a transaction of its own"
         );
+    }
+
+    #[tokio::test]
+    async fn a_job_nobody_waits_for_runs_before_the_jobs_queued_after_it() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (n INTEGER)").unwrap();
+        let writer = Writer::start(conn, false).unwrap();
+        let (done, outcome) = oneshot::channel();
+        writer
+            .submit_relaxed(
+                |conn| conn.execute("INSERT INTO t VALUES (1)", []),
+                move |outcome| {
+                    let _ = done.send(outcome);
+                },
+            )
+            .unwrap();
+        let count = |conn: &Connection| conn.query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0));
+        let seen: i64 = writer.call(count).await.unwrap();
+        assert_eq!(seen, 1, "the insert ran before the later read");
+        assert_eq!(outcome.await.unwrap(), Ok(1), "its outcome: one row");
     }
 
     #[tokio::test]
