@@ -414,13 +414,16 @@ impl Storage for SqliteStorage {
         // from the first unrecorded one, in order.
         self.writer.submit_relaxed(
             move |conn| {
+                // The status is in the text, not bound: a bound one would make SQLite plan
+                // (parse) the statement again at every run to see whether the partial index
+                // `outbox_unsent` applies to the value.
                 let marked = conn
-                    .prepare_cached(
-                        "UPDATE outbox SET status = ?2, finished_at = ?3 WHERE id = ?1
-                         AND NOT EXISTS (SELECT 1 FROM outbox WHERE tenant = ?4
-                             AND session_id = ?5 AND status <> ?2 AND id < ?1)",
-                    )?
-                    .execute(params![id, OUTBOX_SENT, now, tenant, session])?;
+                    .prepare_cached(&format!(
+                        "UPDATE outbox SET status = {OUTBOX_SENT}, finished_at = ?2 WHERE id = ?1
+                         AND NOT EXISTS (SELECT 1 FROM outbox WHERE tenant = ?3
+                             AND session_id = ?4 AND status <> {OUTBOX_SENT} AND id < ?1)"
+                    ))?
+                    .execute(params![id, now, tenant, session])?;
                 if marked == 0 {
                     return Err(rusqlite::Error::SqliteFailure(
                         rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ABORT),
