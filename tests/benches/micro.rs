@@ -43,6 +43,7 @@ impl Setup {
             tenant,
             &self.facts,
             &self.event,
+            false,
         ))
     }
 }

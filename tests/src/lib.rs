@@ -114,6 +114,7 @@ pub fn run_on(
         tenant,
         &FactsCache::default(),
         event,
+        false,
     ))
 }
 
