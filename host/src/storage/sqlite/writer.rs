@@ -4,10 +4,14 @@
 //! concurrent webhooks share one fsync. A batch made only of relaxed jobs (writes whose loss
 //! in a crash repeats work or forgets little: marks of deliveries, the host's session facts)
 //! is committed without waiting for the disk; it reaches the disk with the next durable one,
-//! in order.
+//! in order. A relaxed job nobody waits for (a delivery's record, a session's facts) is queued
+//! without waking the thread: it joins the next batch, or runs after [`UNWOKEN_FOR`] when no
+//! other job comes, so under load it costs no thread wake-up of its own.
 
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use rusqlite::Connection;
 use tokio::sync::oneshot;
@@ -22,10 +26,38 @@ type Job = Box<dyn FnOnce(&Connection) -> Box<dyn FnOnce(Result<(), String>) + S
 /// A job and whether it is relaxed.
 type Queued = (Job, bool);
 
+/// Longest a job queued without waking the thread waits for a batch to join.
+pub const UNWOKEN_FOR: Duration = Duration::from_millis(2);
+
+/// Jobs queued without waking the thread.
+#[derive(Default)]
+struct Unwoken {
+    jobs: Mutex<Vec<Job>>,
+    /// The thread sleeps until the next job is sent (not on a timeout): a job queued now must
+    /// wake it.
+    asleep: AtomicBool,
+}
+
+impl Unwoken {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Job>> {
+        self.jobs.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn pending(&self) -> bool {
+        !self.lock().is_empty()
+    }
+}
+
+/// A job that does nothing: sent to wake the thread.
+fn wake_up() -> Queued {
+    (Box::new(|_| Box::new(|_| {})), true)
+}
+
 /// A handle to the writer thread; the thread commits what is queued and ends when the last
 /// handle is dropped.
 pub struct Writer {
     jobs: Option<mpsc::Sender<Queued>>,
+    unwoken: Arc<Unwoken>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -34,11 +66,14 @@ impl Writer {
     /// relaxed batches are committed without).
     pub fn start(conn: Connection, fsync: bool) -> std::io::Result<Self> {
         let (jobs, queue) = mpsc::channel::<Queued>();
+        let unwoken = Arc::new(Unwoken::default());
+        let held = unwoken.clone();
         let thread = std::thread::Builder::new()
             .name("wasmbot-storage".into())
-            .spawn(move || run(conn, queue, fsync))?;
+            .spawn(move || run(conn, queue, &held, fsync))?;
         Ok(Self {
             jobs: Some(jobs),
+            unwoken,
             thread: Some(thread),
         })
     }
@@ -83,9 +118,10 @@ impl Writer {
 }
 
 impl Writer {
-    /// Queues a relaxed `job` for the next transaction without waiting for it (it runs before
-    /// every job queued after it); `done` gets its result, or the reason it or its commit
-    /// failed (on the writer thread).
+    /// Queues a relaxed `job` without waiting for it and without waking the thread: it runs
+    /// in the next batch, before every job queued after it, or after [`UNWOKEN_FOR`] when
+    /// none comes. `done` gets its result, or the reason it or its commit failed (on the
+    /// writer thread).
     pub fn submit_relaxed<R: Send + 'static>(
         &self,
         job: impl FnOnce(&Connection) -> rusqlite::Result<R> + Send + 'static,
@@ -101,11 +137,17 @@ impl Writer {
                 })
             })
         });
-        self.jobs
-            .as_ref()
-            .expect("present until dropped")
-            .send((job, true))
-            .map_err(|_| anyhow::anyhow!("storage thread has stopped"))
+        self.unwoken.lock().push(job);
+        // Sequentially consistent with the thread's flag: either it sees this job before it
+        // sleeps, or this sees it asleep and wakes it.
+        if self.unwoken.asleep.load(Ordering::SeqCst) {
+            self.jobs
+                .as_ref()
+                .expect("present until dropped")
+                .send(wake_up())
+                .map_err(|_| anyhow::anyhow!("storage thread has stopped"))?;
+        }
+        Ok(())
     }
 }
 
@@ -190,20 +232,72 @@ fn run_batch(conn: &Connection, batch: &mut Vec<Job>) {
     }
 }
 
-fn run(conn: Connection, queue: mpsc::Receiver<Queued>, fsync: bool) {
+/// What the thread waits for next.
+enum Next {
+    Job(Queued),
+    /// Jobs queued unwoken have waited long enough.
+    Due,
+    /// Every handle is gone.
+    Closed,
+}
+
+/// Waits for the next job: up to [`UNWOKEN_FOR`] when jobs are queued unwoken or `linger`
+/// (a batch just ran: under load more follow, and jobs queued unwoken meanwhile need no
+/// wake-up), else without end.
+fn next(queue: &mpsc::Receiver<Queued>, unwoken: &Unwoken, linger: bool) -> Next {
+    if !linger && !unwoken.pending() {
+        unwoken.asleep.store(true, Ordering::SeqCst);
+        // A job queued unwoken before the flag was up is seen here; one queued after it sends
+        // a wake-up.
+        if !unwoken.pending() {
+            let received = queue.recv();
+            unwoken.asleep.store(false, Ordering::SeqCst);
+            return received.map_or(Next::Closed, Next::Job);
+        }
+        unwoken.asleep.store(false, Ordering::SeqCst);
+    }
+    match queue.recv_timeout(UNWOKEN_FOR) {
+        Ok(job) => Next::Job(job),
+        Err(mpsc::RecvTimeoutError::Timeout) => Next::Due,
+        Err(mpsc::RecvTimeoutError::Disconnected) => Next::Closed,
+    }
+}
+
+fn run(conn: Connection, queue: mpsc::Receiver<Queued>, unwoken: &Unwoken, fsync: bool) {
+    let mut received = Vec::with_capacity(MAX_BATCH);
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut syncing = fsync;
-    while let Ok(first) = queue.recv() {
-        let mut relaxed = first.1;
-        batch.push(first.0);
-        while batch.len() < MAX_BATCH {
+    let mut linger = false;
+    loop {
+        let mut relaxed = true;
+        let closed = match next(&queue, unwoken, linger) {
+            Next::Job((job, job_relaxed)) => {
+                relaxed = job_relaxed;
+                received.push(job);
+                false
+            }
+            Next::Due => false,
+            Next::Closed => true,
+        };
+        while received.len() < MAX_BATCH {
             match queue.try_recv() {
                 Ok((job, job_relaxed)) => {
                     relaxed &= job_relaxed;
-                    batch.push(job);
+                    received.push(job);
                 }
                 Err(_) => break,
             }
+        }
+        // Taken after the jobs received: one queued unwoken before a job was sent is among
+        // them, and runs first.
+        batch.append(&mut unwoken.lock());
+        batch.append(&mut received);
+        linger = !batch.is_empty();
+        if batch.is_empty() {
+            if closed {
+                break;
+            }
+            continue;
         }
         // Only between transactions: SQLite does not change it inside one.
         let sync_this = fsync && !relaxed;
@@ -299,6 +393,27 @@ mod tests {
         let seen: i64 = writer.call(count).await.unwrap();
         assert_eq!(seen, 1, "the insert ran before the later read");
         assert_eq!(outcome.await.unwrap(), Ok(1), "its outcome: one row");
+    }
+
+    #[tokio::test]
+    async fn a_job_queued_unwoken_runs_on_an_idle_thread_too() {
+        let conn = Connection::open_in_memory().unwrap();
+        let writer = Writer::start(conn, false).unwrap();
+        for _ in 0..3 {
+            // Idle long enough to sleep without end: the job must wake the thread.
+            std::thread::sleep(UNWOKEN_FOR * 5);
+            let (done, outcome) = oneshot::channel();
+            writer
+                .submit_relaxed(
+                    |conn| conn.query_row("SELECT 7", [], |r| r.get::<_, i64>(0)),
+                    move |outcome| {
+                        let _ = done.send(outcome);
+                    },
+                )
+                .unwrap();
+            let ran = tokio::time::timeout(Duration::from_secs(5), outcome).await;
+            assert_eq!(ran.expect("ran without another job").unwrap(), Ok(7));
+        }
     }
 
     #[tokio::test]
