@@ -177,7 +177,9 @@ pub async fn complete(
     completions: Vec<Completion>,
 ) -> anyhow::Result<Vec<i64>> {
     let now = crate::storage::now_ms();
-    let mut client = db.client().await?;
+    // Without waiting for the disk, as on SQLite: the events are durable in the journal; a
+    // database crash before this reaches the disk makes them run again.
+    let mut client = db.lazy_client().await?;
     let tx = client.transaction().await?;
     let seqs: Vec<i64> = completions.iter().map(|c| c.seq).collect();
     let errors: Vec<Option<&str>> = completions.iter().map(|c| c.error.as_deref()).collect();
