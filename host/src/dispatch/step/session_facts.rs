@@ -110,7 +110,6 @@ pub async fn facts_for(
     event: &WebhookEvent,
     need_pin: bool,
 ) -> SessionFacts {
-    let (scope, key) = location(tenant, event.session_id);
     let known = cache.get(event.session_id);
     if let (None, false, Some(language), Some(channel)) =
         (&known, need_pin, &event.language, &event.source)
@@ -120,12 +119,13 @@ pub async fn facts_for(
             channel: Some(channel.clone()),
             ..SessionFacts::default()
         };
-        if !matches!(event.activity, InboundActivity::ConversationEnded { .. }) {
-            remember(tenant, cache, event.session_id, &told).await;
-        }
         cache.put(event.session_id, &told);
+        if !matches!(event.activity, InboundActivity::ConversationEnded { .. }) {
+            remember(tenant, cache, event.session_id, told.clone()).await;
+        }
         return told;
     }
+    let (scope, key) = location(tenant, event.session_id);
     let mut facts = match &known {
         Some(facts) => facts.clone(),
         None => tenant
@@ -152,9 +152,8 @@ pub async fn facts_for(
 
 /// Merges `told` (language and channel) into `session`'s stored facts, storing them when that
 /// changed them; the storage orders it before later calls, so the event need not wait for it.
-async fn remember(tenant: &TenantEnv, cache: &FactsCache, session: i64, told: &SessionFacts) {
+async fn remember(tenant: &TenantEnv, cache: &FactsCache, session: i64, told: SessionFacts) {
     let (scope, key) = location(tenant, session);
-    let told = told.clone();
     let update = Box::new(move |stored: Option<&[u8]>| {
         let stored: Option<SessionFacts> =
             stored.and_then(|bytes| serde_json::from_slice(bytes).ok());

@@ -149,6 +149,13 @@ fn start(
     Writer::start(conn, durability == Durability::Fsync).context("starting a storage thread")
 }
 
+/// A state value (on the state writer).
+fn get_state(conn: &Connection, scope: &str, key: &str) -> rusqlite::Result<Option<Vec<u8>>> {
+    conn.prepare_cached("SELECT value FROM bot_state WHERE scope = ?1 AND key = ?2")?
+        .query_row(params![scope, key], |row| row.get(0))
+        .optional()
+}
+
 /// Stores a state value unless the scope would be over `quota` (on the state writer).
 fn set_state(
     conn: &Connection,
@@ -619,11 +626,7 @@ impl Storage for SqliteStorage {
     async fn state_get(&self, scope: &str, key: &str) -> anyhow::Result<Option<Vec<u8>>> {
         let (scope, key) = (scope.to_owned(), key.to_owned());
         self.state
-            .call(move |conn| {
-                conn.prepare_cached("SELECT value FROM bot_state WHERE scope = ?1 AND key = ?2")?
-                    .query_row(params![scope, key], |row| row.get(0))
-                    .optional()
-            })
+            .call(move |conn| get_state(conn, &scope, &key))
             .await
     }
 
@@ -661,10 +664,7 @@ impl Storage for SqliteStorage {
     ) {
         let (scope, key) = (scope.to_owned(), key.to_owned());
         let job = move |conn: &Connection| {
-            let stored: Option<Vec<u8>> = conn
-                .prepare_cached("SELECT value FROM bot_state WHERE scope = ?1 AND key = ?2")?
-                .query_row(params![scope, key], |row| row.get(0))
-                .optional()?;
+            let stored = get_state(conn, &scope, &key)?;
             match update(stored.as_deref()) {
                 Some(value) => set_state(conn, &scope, &key, value, quota),
                 None => Ok(StateWrite::Stored),
