@@ -41,6 +41,7 @@ on_each_backend!(
     waiting_work_is_claimed_once_for_the_listed_tenants,
     recent_sends_are_the_sessions_recorded_sends_since_a_time,
     relaxed_state_writes_count_against_the_quota_like_durable_ones,
+    a_relaxed_update_merges_into_the_stored_value_before_later_calls,
     traces_travel_with_events_and_activities,
     history_reads_conversations_back_with_their_activities,
     candidates_are_stored_replaced_and_cleared,
@@ -441,6 +442,59 @@ async fn recent_sends_are_the_sessions_recorded_sends_since_a_time(store: TestSt
     );
     assert!(db.recent_sends("a", 1, after + 1).await.unwrap().is_empty());
     assert!(db.recent_sends("b", 1, 0).await.unwrap().is_empty());
+}
+
+async fn a_relaxed_update_merges_into_the_stored_value_before_later_calls(store: TestStore) {
+    let db = store.open().await;
+    let quota = Some(StateQuota {
+        max_keys: 1,
+        max_bytes: 100,
+    });
+    let update = |key: &'static str, append: u8| {
+        let db = db.clone();
+        async move {
+            let (done, outcome) = tokio::sync::oneshot::channel();
+            let merge = Box::new(move |stored: Option<&[u8]>| {
+                let mut value = stored.unwrap_or_default().to_vec();
+                (!value.contains(&append)).then(|| {
+                    value.push(append);
+                    value
+                })
+            });
+            db.state_update_relaxed(
+                "s",
+                key,
+                merge,
+                quota,
+                Box::new(move |result| {
+                    let _ = done.send(result.map_err(|e| e.to_string()));
+                }),
+            )
+            .await;
+            // Read at once, before the outcome: the update is ordered before this call.
+            let read = db.state_get("s", key).await.unwrap();
+            (read, outcome.await.unwrap())
+        }
+    };
+    assert_eq!(
+        update("a", 1).await,
+        (Some(vec![1]), Ok(StateWrite::Stored))
+    );
+    assert_eq!(
+        update("a", 2).await,
+        (Some(vec![1, 2]), Ok(StateWrite::Stored))
+    );
+    assert_eq!(
+        update("a", 2).await,
+        (Some(vec![1, 2]), Ok(StateWrite::Stored)),
+        "nothing to change"
+    );
+    let (read, outcome) = update("b", 1).await;
+    assert_eq!(read, None, "a second key is over the quota");
+    assert!(
+        matches!(outcome, Ok(StateWrite::OverQuota(_))),
+        "{outcome:?}"
+    );
 }
 
 async fn relaxed_state_writes_count_against_the_quota_like_durable_ones(store: TestStore) {
