@@ -6,6 +6,8 @@
 //! of them, which only repeats work (a lease lost is free to take; a delivery not marked is
 //! sent again).
 
+use std::sync::LazyLock;
+
 use super::{NOW_MS, PostgresStorage};
 use crate::storage::{Claim, Completion, LeaseLost, Stage};
 
@@ -61,18 +63,36 @@ pub async fn claim(
     Ok(claims(stage, &rows).pop())
 }
 
-/// Sessions with work in `stage` (for deliveries: not blocked by a dead letter).
-fn waiting(stage: Stage) -> &'static str {
+/// An unprocessed event is left to the poll once it is older than the lease: the replica that
+/// journaled it claims it at once (and keeps its claim while its backlog waits), so what is
+/// left after a lease is work of a replica that died, or whose claim failed. A poll that took
+/// younger events competed with the replica's own queue: at a backlog of more than a second it
+/// claimed hundreds of queued sessions a second, each read again from the database, and the
+/// replica fell behind further (BENCHMARKS.md).
+fn received_before(db: &PostgresStorage) -> i64 {
+    crate::storage::now_ms() - db.lease_ms()
+}
+
+/// Most journal rows one poll reads: a deep backlog costs each poll no more than this.
+const WAITING_SCAN: i64 = 500;
+
+/// Sessions with work in `stage` (for deliveries: not blocked by a dead letter); `$4` is the
+/// tenants, and for events `$6` the time before which they were received.
+fn waiting(stage: Stage) -> String {
     match stage {
-        Stage::Run => {
-            "SELECT tenant, session_id, MIN(seq) AS first FROM journal
-             WHERE processed_at IS NULL AND tenant = ANY($4) GROUP BY tenant, session_id"
-        }
-        Stage::Deliver => {
-            "SELECT tenant, session_id, MIN(id) AS first FROM outbox
-             WHERE status <> 1 AND tenant = ANY($4) GROUP BY tenant, session_id
+        Stage::Run => format!(
+            "SELECT tenant, session_id, MIN(seq) AS first FROM (
+                 SELECT tenant, session_id, seq FROM journal
+                 WHERE processed_at IS NULL AND error IS NULL AND received_at < $6
+                   AND tenant = ANY($4)
+                 ORDER BY received_at LIMIT {WAITING_SCAN}) AS oldest
+             GROUP BY tenant, session_id"
+        ),
+        Stage::Deliver => "SELECT tenant, session_id, MIN(id) AS first FROM outbox
+             WHERE status <> 1 AND tenant = ANY($4)
+             GROUP BY tenant, session_id
              HAVING COUNT(*) FILTER (WHERE status = 2) = 0"
-        }
+            .to_owned(),
     }
 }
 
@@ -82,7 +102,7 @@ pub async fn claim_waiting(
     tenants: &[String],
     limit: usize,
 ) -> anyhow::Result<Vec<Claim>> {
-    // $1 stage, $2 owner, $3 lease, $4 tenants, $5 limit.
+    // $1 stage, $2 owner, $3 lease, $4 tenants, $5 limit, $6 events received before.
     let source = format!(
         "SELECT w.tenant, w.session_id, $1::int2, nextval('lease_tokens'), $2, {NOW_MS} + $3
          FROM ({waiting}) AS w
@@ -95,18 +115,14 @@ pub async fn claim_waiting(
     );
     let client = db.lazy_client().await?;
     let statement = client.prepare_cached(&take_lease(&source, "$3")).await?;
-    let rows = client
-        .query(
-            &statement,
-            &[
-                &stage.code(),
-                &db.owner,
-                &db.lease_ms(),
-                &tenants,
-                &(limit as i64),
-            ],
-        )
-        .await?;
+    let (code, lease, limit) = (stage.code(), db.lease_ms(), limit as i64);
+    let received_before = received_before(db);
+    let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
+        vec![&code, &db.owner, &lease, &tenants, &limit];
+    if stage == Stage::Run {
+        params.push(&received_before);
+    }
+    let rows = client.query(&statement, &params).await?;
     Ok(claims(stage, &rows))
 }
 
@@ -171,6 +187,41 @@ const EXTEND: &str = "UPDATE session_leases
      SET expires_at = (extract(epoch from clock_timestamp()) * 1000)::int8 + $5
      WHERE tenant = $1 AND session_id = $2 AND stage = $3 AND token = $4";
 
+/// An event batch's completion in one statement (one round trip, one implicit transaction):
+/// the lease is extended first ([`EXTEND`]), which locks its row until the commit; the events are marked
+/// and their activities inserted only if it was still held. Should fewer events be pending
+/// than were run, the last expression fails (a cast of the reason to a number), so the whole
+/// statement is rolled back. `$1` tenant, `$2` session, `$3` stage, `$4` token, `$5` lease,
+/// `$6` now, `$7`/`$8` seqs and errors, `$9`–`$12` the activities' events, names, bodies and
+/// traces, `$13` the number of events.
+static COMPLETE: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH lease AS (
+         {EXTEND}
+         RETURNING 1),
+     marked AS (
+         UPDATE journal AS j SET processed_at = $6, error = u.e
+         FROM unnest($7::int8[], $8::text[]) AS u(seq, e)
+         WHERE j.seq = u.seq AND j.tenant = $1 AND j.session_id = $2
+           AND j.processed_at IS NULL AND EXISTS (SELECT 1 FROM lease)
+         RETURNING j.seq),
+     inserted AS (
+         INSERT INTO outbox (tenant, session_id, event_seq, name, body, trace)
+         SELECT $1, $2, s, n, b, p
+         FROM unnest($9::int8[], $10::text[], $11::text[], $12::text[])
+             WITH ORDINALITY AS u(s, n, b, p, o)
+         WHERE EXISTS (SELECT 1 FROM lease)
+         ORDER BY o
+         RETURNING id)
+     SELECT EXISTS (SELECT 1 FROM lease),
+            ARRAY(SELECT id FROM inserted ORDER BY id),
+            CASE WHEN EXISTS (SELECT 1 FROM lease) AND (SELECT count(*) FROM marked) <> $13
+                 THEN ((SELECT count(*) FROM marked) || ' of ' || $13
+                       || ' events were still pending')::int8
+            END"
+    )
+});
+
 pub async fn complete(
     db: &PostgresStorage,
     claim: &Claim,
@@ -179,8 +230,7 @@ pub async fn complete(
     let now = crate::storage::now_ms();
     // Without waiting for the disk, as on SQLite: the events are durable in the journal; a
     // database crash before this reaches the disk makes them run again.
-    let mut client = db.lazy_client().await?;
-    let tx = client.transaction().await?;
+    let client = db.lazy_client().await?;
     let seqs: Vec<i64> = completions.iter().map(|c| c.seq).collect();
     let errors: Vec<Option<&str>> = completions.iter().map(|c| c.error.as_deref()).collect();
     let mut event_seqs = Vec::new();
@@ -195,63 +245,33 @@ pub async fn complete(
             traces.push(activity.trace.as_deref());
         }
     }
-    let mark = tx
-        .prepare_cached(
-            "UPDATE journal AS j SET processed_at = $1, error = u.e
-             FROM unnest($2::int8[], $3::text[]) AS u(seq, e)
-             WHERE j.seq = u.seq AND j.tenant = $4 AND j.session_id = $5
-               AND j.processed_at IS NULL",
+    let statement = client.prepare_cached(&COMPLETE).await?;
+    let (stage, lease, events) = (claim.stage.code(), db.lease_ms(), completions.len() as i64);
+    let row = client
+        .query_one(
+            &statement,
+            &[
+                &claim.tenant,
+                &claim.session_id,
+                &stage,
+                &claim.token,
+                &lease,
+                &now,
+                &seqs,
+                &errors,
+                &event_seqs,
+                &names,
+                &bodies,
+                &traces,
+                &events,
+            ],
         )
         .await?;
-    let insert = tx
-        .prepare_cached(
-            "INSERT INTO outbox (tenant, session_id, event_seq, name, body, trace)
-             SELECT $1, $2, s, n, b, p FROM unnest($3::int8[], $4::text[], $5::text[], $6::text[])
-                 WITH ORDINALITY AS u(s, n, b, p, o) ORDER BY o
-             RETURNING id",
-        )
-        .await?;
-    let extend = tx.prepare_cached(EXTEND).await?;
-    let (stage, lease) = (claim.stage.code(), db.lease_ms());
-    type Params<'a> = Vec<&'a (dyn tokio_postgres::types::ToSql + Sync)>;
-    let extend_params: Params = vec![
-        &claim.tenant,
-        &claim.session_id,
-        &stage,
-        &claim.token,
-        &lease,
-    ];
-    let mark_params: Params = vec![&now, &seqs, &errors, &claim.tenant, &claim.session_id];
-    let insert_params: Params = vec![
-        &claim.tenant,
-        &claim.session_id,
-        &event_seqs,
-        &names,
-        &bodies,
-        &traces,
-    ];
-    // Sent together (one round trip), run in this order: the lease first, which locks its row
-    // until the commit; if it was lost, the rest is rolled back with the transaction.
-    let (extended, marked, rows) = tokio::join!(
-        tx.execute(&extend, &extend_params),
-        tx.execute(&mark, &mark_params),
-        tx.query(&insert, &insert_params),
-    );
-    if extended? != 1 {
+    if !row.get::<_, bool>(0) {
         return Err(LeaseLost::of(claim));
     }
-    let marked = marked?;
-    anyhow::ensure!(
-        marked as usize == completions.len(),
-        "{} of {} events were no longer pending",
-        completions.len() - marked as usize,
-        completions.len()
-    );
     // Inserted in the activities' order, which is the order of their ids.
-    let mut ids: Vec<i64> = rows?.iter().map(|row| row.get(0)).collect();
-    ids.sort_unstable();
-    tx.commit().await?;
-    Ok(ids)
+    Ok(row.get(1))
 }
 
 pub async fn mark_sent(db: &PostgresStorage, claim: &Claim, id: i64) -> anyhow::Result<()> {
