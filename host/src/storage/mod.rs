@@ -267,7 +267,9 @@ pub trait Storage: Send + Sync {
         session_id: i64,
     ) -> anyhow::Result<Option<Claim>>;
     /// Leases up to `limit` sessions of `tenants` that have work in `stage` and no live lease
-    /// (work taken by replicas that died, or journaled by other replicas), the oldest first.
+    /// (work taken by replicas that died, or journaled by other replicas), the oldest first. A
+    /// shared backend may leave out events younger than its lease (their replica claims them
+    /// itself) and look at only the oldest part of a deep backlog at a time.
     async fn claim_waiting(
         &self,
         stage: Stage,
@@ -371,9 +373,11 @@ pub trait Storage: Send + Sync {
     }
     /// Updates a value as [`Storage::state_set_relaxed`] would store it: `update` gets the
     /// stored value and returns the one to store (`None`: leave it). The update is ordered
-    /// before every later call of this process on this storage, and `done` gets its outcome.
-    /// A backend that keeps that order itself returns at once (the embedded one queues the
-    /// update on its writer); the default reads, updates and stores before returning.
+    /// before every later state call of this process on this storage, and `done` gets its
+    /// outcome. A backend that keeps that order itself returns at once (the embedded one
+    /// queues the update on its writer; PostgreSQL applies queued updates in batches and has
+    /// later state calls wait for them); the default reads, updates and stores before
+    /// returning.
     async fn state_update_relaxed(
         &self,
         scope: &str,

@@ -42,6 +42,7 @@ on_each_backend!(
     recent_sends_are_the_sessions_recorded_sends_since_a_time,
     relaxed_state_writes_count_against_the_quota_like_durable_ones,
     a_relaxed_update_merges_into_the_stored_value_before_later_calls,
+    relaxed_updates_queued_together_apply_in_order_within_the_quota,
     traces_travel_with_events_and_activities,
     history_reads_conversations_back_with_their_activities,
     candidates_are_stored_replaced_and_cleared,
@@ -495,6 +496,47 @@ async fn a_relaxed_update_merges_into_the_stored_value_before_later_calls(store:
         matches!(outcome, Ok(StateWrite::OverQuota(_))),
         "{outcome:?}"
     );
+}
+
+/// Updates queued back to back (one batch on PostgreSQL) see each other in queue order, and
+/// the quota counts the keys the earlier ones added.
+async fn relaxed_updates_queued_together_apply_in_order_within_the_quota(store: TestStore) {
+    let db = store.open().await;
+    let quota = Some(StateQuota {
+        max_keys: 2,
+        max_bytes: 100,
+    });
+    let mut outcomes = Vec::new();
+    for (key, append) in [("k", 1u8), ("k", 2), ("m", 1), ("n", 1), ("k", 3)] {
+        let (done, outcome) = tokio::sync::oneshot::channel();
+        let merge = Box::new(move |stored: Option<&[u8]>| {
+            let mut value = stored.unwrap_or_default().to_vec();
+            value.push(append);
+            Some(value)
+        });
+        let done = Box::new(move |result: anyhow::Result<StateWrite>| {
+            let _ = done.send(result.map_err(|e| e.to_string()));
+        });
+        db.state_update_relaxed("s", key, merge, quota, done).await;
+        outcomes.push(outcome);
+    }
+    assert_eq!(db.state_get("s", "k").await.unwrap(), Some(vec![1, 2, 3]));
+    assert_eq!(db.state_get("s", "m").await.unwrap(), Some(vec![1]));
+    assert_eq!(db.state_get("s", "n").await.unwrap(), None, "a third key");
+    let mut results = Vec::new();
+    for outcome in outcomes {
+        results.push(outcome.await.unwrap());
+    }
+    assert!(
+        matches!(results[3], Ok(StateWrite::OverQuota(_))),
+        "{results:?}"
+    );
+    for i in [0, 1, 2, 4] {
+        assert_eq!(results[i], Ok(StateWrite::Stored), "update {i}");
+    }
+    // The usage counts the two keys: a durable write of a third is refused too.
+    let third = db.state_set("s", "x", vec![1], quota).await.unwrap();
+    assert!(matches!(third, StateWrite::OverQuota(_)), "{third:?}");
 }
 
 async fn relaxed_state_writes_count_against_the_quota_like_durable_ones(store: TestStore) {

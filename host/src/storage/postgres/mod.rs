@@ -11,6 +11,7 @@ mod leases;
 mod migrations;
 mod plugins;
 mod state;
+mod state_updates;
 
 use std::time::Duration;
 
@@ -21,11 +22,12 @@ use tokio_postgres::{NoTls, Row};
 
 use super::{
     Claim, Completion, HistoryQuery, JournalEntry, LoggedEvent, NewEvent, OutboxEntry,
-    PublishedPlugin, ServedPlugin, SessionRef, Stage, StateQuota, StateWrite, Storage,
-    StoredCandidate, TenantBacklog,
+    PublishedPlugin, ServedPlugin, SessionRef, Stage, StateQuota, StateUpdate, StateUpdated,
+    StateWrite, Storage, StoredCandidate, TenantBacklog,
 };
 use crate::config::Secret;
 use appender::Appender;
+use state_updates::StateUpdates;
 
 /// How to reach the database and how replicas share it.
 #[derive(Debug, Clone)]
@@ -49,6 +51,7 @@ pub struct PostgresStorage {
     pool: Pool,
     lazy: Pool,
     appender: Appender,
+    state_updates: std::sync::Arc<StateUpdates>,
     owner: String,
     lease: Duration,
     poll_interval: Duration,
@@ -76,6 +79,7 @@ impl PostgresStorage {
         drop(client);
         Ok(Self {
             appender: Appender::start(pool.clone()),
+            state_updates: StateUpdates::start(lazy.clone()),
             pool,
             lazy,
             owner: format!("pid{}-{:016x}", std::process::id(), fastrand::u64(..)),
@@ -486,6 +490,7 @@ impl Storage for PostgresStorage {
     }
 
     async fn state_get(&self, scope: &str, key: &str) -> anyhow::Result<Option<Vec<u8>>> {
+        self.state_updates.settled().await;
         state::get(self, scope, key).await
     }
 
@@ -496,10 +501,12 @@ impl Storage for PostgresStorage {
         value: Vec<u8>,
         quota: Option<StateQuota>,
     ) -> anyhow::Result<StateWrite> {
+        self.state_updates.settled().await;
         state::set(&mut self.client().await?, scope, key, value, quota).await
     }
 
     async fn state_delete(&self, scope: &str, key: &str) -> anyhow::Result<()> {
+        self.state_updates.settled().await;
         state::delete(&mut self.client().await?, scope, key).await
     }
 
@@ -510,14 +517,28 @@ impl Storage for PostgresStorage {
         value: Vec<u8>,
         quota: Option<StateQuota>,
     ) -> anyhow::Result<StateWrite> {
+        self.state_updates.settled().await;
         state::set_relaxed(&self.lazy_client().await?, scope, key, value, quota).await
     }
 
+    async fn state_update_relaxed(
+        &self,
+        scope: &str,
+        key: &str,
+        update: StateUpdate,
+        quota: Option<StateQuota>,
+        done: StateUpdated,
+    ) {
+        self.state_updates.push(scope, key, update, quota, done);
+    }
+
     async fn state_delete_relaxed(&self, scope: &str, key: &str) -> anyhow::Result<()> {
+        self.state_updates.settled().await;
         state::delete(&mut self.lazy_client().await?, scope, key).await
     }
 
     async fn state_expire(&self, scope_prefix: &str, before_ms: i64) -> anyhow::Result<usize> {
+        self.state_updates.settled().await;
         state::expire(self, scope_prefix, before_ms).await
     }
 

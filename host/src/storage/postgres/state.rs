@@ -16,6 +16,16 @@ pub async fn get(db: &PostgresStorage, scope: &str, key: &str) -> anyhow::Result
         .map(|row| row.get(0)))
 }
 
+/// How writing a value of `new_len` bytes under `key` changes its scope's usage (keys, bytes),
+/// given the length of the value stored there now, if any. An entry counts its key and value.
+pub fn usage_delta(key: &str, old_len: Option<i64>, new_len: i64) -> (i64, i64) {
+    let entry = |value_len: i64| key.len() as i64 + value_len;
+    match old_len {
+        Some(old_len) => (0, entry(new_len) - entry(old_len)),
+        None => (1, entry(new_len)),
+    }
+}
+
 /// Stores a value on `client` (a durable connection, or a relaxed one).
 pub async fn set(
     client: &mut deadpool_postgres::Object,
@@ -41,11 +51,7 @@ pub async fn set(
         .query_opt(&old, &[&scope, &key])
         .await?
         .map(|row| row.get(0));
-    let entry_bytes = |value_len: i64| key.len() as i64 + value_len;
-    let (keys_delta, bytes_delta) = match old {
-        Some(old_len) => (0, entry_bytes(value.len() as i64) - entry_bytes(old_len)),
-        None => (1, entry_bytes(value.len() as i64)),
-    };
+    let (keys_delta, bytes_delta) = usage_delta(key, old, value.len() as i64);
     if let Some(refusal) = quota.and_then(|q| q.refusal(keys, bytes, keys_delta, bytes_delta)) {
         return Ok(StateWrite::OverQuota(refusal));
     }
