@@ -91,7 +91,7 @@ pub struct ServerConfig {
     pub max_backlog: usize,
     /// Past a backlog that would take longer than this many seconds to process at the rate of
     /// the last few seconds (and above 1,000 events), webhooks get 503; 0: no such bound.
-    /// SQLite only (on PostgreSQL the backlog is every replica's, the rate this one's).
+    /// On PostgreSQL a replica counts its share: the events it journaled and did not process.
     #[serde(default = "default_max_backlog_secs")]
     pub max_backlog_secs: f64,
     /// Deprecated: `storage.durability`.

@@ -20,10 +20,12 @@ const SAMPLE_EVERY: Duration = Duration::from_millis(250);
 /// A backlog this small is always admitted.
 pub const ALWAYS_ADMITTED: usize = 1_000;
 
-/// Events processed so far, and samples of that count over the last [`WINDOW`].
+/// Events processed so far, and samples of that count over the last [`WINDOW`]; and events
+/// journaled through this process.
 #[derive(Debug)]
 pub struct DrainRate {
     processed: AtomicU64,
+    journaled: AtomicU64,
     samples: Mutex<VecDeque<(Instant, u64)>>,
 }
 
@@ -31,6 +33,7 @@ impl Default for DrainRate {
     fn default() -> Self {
         Self {
             processed: AtomicU64::new(0),
+            journaled: AtomicU64::new(0),
             samples: Mutex::new(VecDeque::from([(Instant::now(), 0)])),
         }
     }
@@ -40,6 +43,18 @@ impl DrainRate {
     /// Counts `events` processed.
     pub fn processed(&self, events: usize) {
         self.processed.fetch_add(events as u64, Ordering::Relaxed);
+    }
+
+    /// Counts an event journaled through this process.
+    pub fn journaled(&self) {
+        self.journaled.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Events journaled through this process less events it processed: its share of a backlog
+    /// that replicas share (each replica runs the sessions whose webhooks it receives).
+    pub fn outstanding(&self) -> usize {
+        let journaled = self.journaled.load(Ordering::Relaxed);
+        journaled.saturating_sub(self.processed.load(Ordering::Relaxed)) as usize
     }
 
     /// Events processed per second over the last [`WINDOW`] (as of `now`).
@@ -100,5 +115,18 @@ mod tests {
         let later = now + WINDOW + SAMPLE_EVERY;
         rate.per_sec(now + WINDOW);
         assert_eq!(rate.admitted(2.0, later), ALWAYS_ADMITTED);
+    }
+
+    #[test]
+    fn outstanding_events_are_those_journaled_here_and_not_processed() {
+        let rate = DrainRate::default();
+        for _ in 0..5 {
+            rate.journaled();
+        }
+        rate.processed(3);
+        assert_eq!(rate.outstanding(), 2);
+        // Events journaled by other replicas and processed here do not make it negative.
+        rate.processed(4);
+        assert_eq!(rate.outstanding(), 0);
     }
 }

@@ -369,11 +369,16 @@ impl Dispatcher {
         if total >= self.settings.max_backlog {
             return Err(Refusal::Overloaded(total));
         }
-        if let Some(secs) = self.settings.max_backlog_secs
-            && self.memory_path
-            && total >= self.drain.admitted(secs, std::time::Instant::now())
-        {
-            return Err(Refusal::Overloaded(total));
+        if let Some(secs) = self.settings.max_backlog_secs {
+            // On shared storage, this replica's share: what it journaled and did not process.
+            let own_share = if self.memory_path {
+                total
+            } else {
+                self.drain.outstanding()
+            };
+            if own_share >= self.drain.admitted(secs, std::time::Instant::now()) {
+                return Err(Refusal::Overloaded(total));
+            }
         }
         let own = tenant.backlog();
         if own >= tenant.profile().config.limits.max_backlog {
@@ -440,6 +445,7 @@ impl Dispatcher {
                 return Err(Refusal::Storage);
             }
             counted.keep();
+            self.drain.journaled();
             // Other replicas write this session's events too: read them from storage.
             tenant.events.invalidate(session_id);
             self.schedule(Stage::Run, tenant, session_id);
