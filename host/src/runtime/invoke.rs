@@ -192,8 +192,7 @@ impl Runtime {
             }
         };
         let limit = tenant.limits.timeout;
-        let deadline = started + limit;
-        store.data_mut().deadline = deadline;
+        store.data_mut().deadline = started + limit;
         store.set_epoch_deadline(1);
         let run = async move {
             // The epoch callback stops a computing bot at its deadline; this stops one that
@@ -206,20 +205,7 @@ impl Runtime {
             .unwrap_or(Err(CallFailure::Bot(BotError::Timeout(limit))));
             (store, outcome)
         };
-        let Some((mut store, outcome)) =
-            pacing::run(tenant.long_run.recently_long(), deadline, run).await
-        else {
-            // A long run the pool did not get to stop in time: answered now, torn down there.
-            tenant.long_run.record(true);
-            return BotRun {
-                result: Err(BotError::Timeout(limit)),
-                logs: Vec::new(),
-                dropped_logs: 0,
-                duration: started.elapsed(),
-                language,
-                http: HttpCounts::default(),
-            };
-        };
+        let (mut store, outcome) = pacing::run(tenant.long_run.recently_long(), run).await;
         let duration = started.elapsed();
         let state = store.data_mut();
         tenant.long_run.record(state.ticks >= LONG_AFTER_TICKS);
