@@ -100,7 +100,6 @@ impl OfflineBot {
             limits: Limits::default(),
             http: Default::default(),
             warm: Default::default(),
-            long_run: Default::default(),
         });
         Ok(Self {
             loaded,

@@ -226,7 +226,6 @@ fn shadow_env(serving: &TenantEnv) -> Arc<TenantEnv> {
         limits: serving.limits,
         http: Default::default(),
         warm: Default::default(),
-        long_run: Default::default(),
     })
 }
 

@@ -10,6 +10,7 @@ use wasmtime_wasi_http::{WasiHttpCtxView, WasiHttpView};
 
 use super::engine::{MAX_CORE_INSTANCES_PER_BOT, MAX_MEMORIES_PER_BOT, MAX_TABLES_PER_BOT};
 use super::output::BoundedOutput;
+use super::pacing::Pace;
 use crate::capabilities::http::OutboundHttp;
 use crate::capabilities::log::{BotLog, LogLevel};
 use crate::capabilities::state::BotState;
@@ -41,8 +42,8 @@ pub struct HostState {
     pub deadline: Instant,
     /// Lines logged so far.
     pub log: BotLog,
-    /// Epoch ticks the event's run has computed through (`pacing.rs`: past a few, it is long).
-    pub ticks: u32,
+    /// Its share of the CPU when it runs long (set by the runtime; unpaced when `None`).
+    pub pace: Option<Pace>,
     stdout: BoundedOutput,
     stderr: BoundedOutput,
 }
@@ -101,7 +102,7 @@ impl HostState {
             session_id,
             deadline,
             log,
-            ticks: 0,
+            pace: None,
             stdout,
             stderr,
         }
@@ -112,7 +113,6 @@ impl HostState {
     pub fn begin_event(&mut self, session_id: i64) {
         self.session_id = session_id;
         self.memory.exceeded = false;
-        self.ticks = 0;
         self.log.begin_event(session_id);
         self.http.begin_event(session_id);
     }

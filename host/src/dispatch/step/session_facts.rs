@@ -270,7 +270,6 @@ mod tests {
             limits,
             http: Default::default(),
             warm: Default::default(),
-            long_run: Default::default(),
         }
     }
 
