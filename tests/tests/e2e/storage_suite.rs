@@ -598,6 +598,58 @@ async fn postgres_replicas_starting_at_once_migrate_once() {
     assert_eq!(dbs[0].backlog().await.unwrap()[0].events, 3);
 }
 
+/// Two replicas applying batches of relaxed updates to the same scopes at once: every update
+/// is stored (the batches lock rows in one order, so neither is aborted as a deadlock) and the
+/// scopes' usage counts each key once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_replicas_updating_the_same_scopes_at_once_all_succeed() {
+    let store = TestStore::postgres();
+    let replicas = [store.open().await, store.open().await];
+    let quota = Some(StateQuota {
+        max_keys: 10,
+        max_bytes: 10_000,
+    });
+    let mut outcomes = Vec::new();
+    for round in 0..20u8 {
+        for (r, db) in replicas.iter().enumerate() {
+            // Each replica walks the scopes in its own order, as its sessions come.
+            let mut scopes: Vec<usize> = (0..64).collect();
+            if (usize::from(round) + r) % 2 == 1 {
+                scopes.reverse();
+            }
+            for scope in scopes {
+                let (done, outcome) = tokio::sync::oneshot::channel();
+                let merge = Box::new(move |_: Option<&[u8]>| Some(vec![round; 8]));
+                let done = Box::new(move |result: anyhow::Result<StateWrite>| {
+                    let _ = done.send(result.map_err(|e| format!("{e:#}")));
+                });
+                db.state_update_relaxed(&format!("s{scope}"), "k", merge, quota, done)
+                    .await;
+                outcomes.push(outcome);
+            }
+        }
+    }
+    for outcome in outcomes {
+        assert_eq!(outcome.await.unwrap(), Ok(StateWrite::Stored));
+    }
+    for db in &replicas {
+        for scope in 0..64 {
+            let value = db.state_get(&format!("s{scope}"), "k").await.unwrap();
+            assert_eq!(value.map(|v| v.len()), Some(8));
+        }
+    }
+    // Nine more keys fit in each scope's quota of ten: the first key was counted once.
+    for key in 0..9 {
+        let write = replicas[0]
+            .state_set("s0", &format!("more{key}"), vec![1], quota)
+            .await
+            .unwrap();
+        assert_eq!(write, StateWrite::Stored, "key {key}");
+    }
+    let over = replicas[1].state_set("s0", "one-too-many", vec![1], quota);
+    assert!(matches!(over.await.unwrap(), StateWrite::OverQuota(_)));
+}
+
 /// A replica that stops renewing loses its claim after the lease: another replica takes the
 /// session over, and the first one's late writes are refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

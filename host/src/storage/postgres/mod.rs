@@ -517,8 +517,20 @@ impl Storage for PostgresStorage {
         value: Vec<u8>,
         quota: Option<StateQuota>,
     ) -> anyhow::Result<StateWrite> {
-        self.state_updates.settled().await;
-        state::set_relaxed(&self.lazy_client().await?, scope, key, value, quota).await
+        // Through the batch writer, which counts it against the quota exactly.
+        let (done, outcome) = tokio::sync::oneshot::channel();
+        self.state_updates.push(
+            scope,
+            key,
+            Box::new(move |_| Some(value)),
+            quota,
+            Box::new(move |result| {
+                let _ = done.send(result);
+            }),
+        );
+        outcome
+            .await
+            .map_err(|_| anyhow::anyhow!("the state writer has stopped"))?
     }
 
     async fn state_update_relaxed(

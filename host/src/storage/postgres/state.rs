@@ -69,96 +69,35 @@ pub async fn set(
     Ok(StateWrite::Stored)
 }
 
-/// Stores a value in one statement on a relaxed connection, without locking the scope's usage
-/// row for longer than the statement: the quota is checked against the usage as last
-/// committed, so writes made at the same moment may pass it by a few entries (the host's
-/// session facts, whose bound need not be exact).
-pub async fn set_relaxed(
-    client: &deadpool_postgres::Object,
-    scope: &str,
-    key: &str,
-    value: Vec<u8>,
-    quota: Option<StateQuota>,
-) -> anyhow::Result<StateWrite> {
-    let statement = client
-        .prepare_cached(
-            "WITH old AS (
-                 SELECT (octet_length(key) + length(value))::int8 AS size FROM bot_state
-                 WHERE scope = $1 AND key = $2),
-             usage AS (
-                 SELECT COALESCE((SELECT keys FROM state_usage WHERE scope = $1), 0) AS keys,
-                        COALESCE((SELECT bytes FROM state_usage WHERE scope = $1), 0) AS bytes),
-             delta AS (
-                 SELECT (CASE WHEN EXISTS (SELECT 1 FROM old) THEN 0 ELSE 1 END)::int8 AS keys,
-                        $5::int8 - COALESCE((SELECT size FROM old), 0) AS bytes),
-             room AS (
-                 SELECT (d.keys <= 0 OR u.keys + d.keys <= $6)
-                    AND (d.bytes <= 0 OR u.bytes + d.bytes <= $7) AS ok
-                 FROM usage u, delta d),
-             put AS (
-                 INSERT INTO bot_state (scope, key, value, written_at)
-                 SELECT $1, $2, $3, $4 FROM room WHERE ok
-                 ON CONFLICT (scope, key)
-                 DO UPDATE SET value = EXCLUDED.value, written_at = EXCLUDED.written_at
-                 RETURNING 1),
-             counted AS (
-                 INSERT INTO state_usage (scope, keys, bytes)
-                 SELECT $1, d.keys, d.bytes FROM delta d WHERE EXISTS (SELECT 1 FROM put)
-                 ON CONFLICT (scope) DO UPDATE
-                     SET keys = state_usage.keys + EXCLUDED.keys,
-                         bytes = state_usage.bytes + EXCLUDED.bytes)
-             SELECT EXISTS (SELECT 1 FROM put), (SELECT keys FROM usage), (SELECT bytes FROM usage),
-                    (SELECT keys FROM delta), (SELECT bytes FROM delta)",
-        )
-        .await?;
-    let size = (key.len() + value.len()) as i64;
-    let (max_keys, max_bytes) = quota.map_or((i64::MAX, i64::MAX), |q| {
-        (
-            i64::try_from(q.max_keys).unwrap_or(i64::MAX),
-            i64::try_from(q.max_bytes).unwrap_or(i64::MAX),
-        )
-    });
-    let row = client
-        .query_one(
-            &statement,
-            &[
-                &scope,
-                &key,
-                &value,
-                &crate::storage::now_ms(),
-                &size,
-                &max_keys,
-                &max_bytes,
-            ],
-        )
-        .await?;
-    if row.get(0) {
-        return Ok(StateWrite::Stored);
-    }
-    let (keys, bytes, keys_delta, bytes_delta): (i64, i64, i64, i64) =
-        (row.get(1), row.get(2), row.get(3), row.get(4));
-    let reason = quota
-        .and_then(|q| q.refusal(keys, bytes, keys_delta, bytes_delta))
-        .unwrap_or_else(|| "over the quota".to_owned());
-    Ok(StateWrite::OverQuota(reason))
-}
-
-/// Removes a value on `client` (a durable connection, or a relaxed one).
+/// Removes a value on `client` (a durable connection, or a relaxed one), with its scope's
+/// usage row locked first, as every write does.
 pub async fn delete(
     client: &mut deadpool_postgres::Object,
     scope: &str,
     key: &str,
 ) -> anyhow::Result<()> {
     let tx = client.transaction().await?;
-    let statement = tx
+    let lock = tx
+        .prepare_cached("SELECT 1 FROM state_usage WHERE scope = $1 FOR UPDATE")
+        .await?;
+    let remove = tx
         .prepare_cached(
-            "DELETE FROM bot_state WHERE scope = $1 AND key = $2 RETURNING length(value)::int8",
+            "WITH gone AS (
+                 DELETE FROM bot_state WHERE scope = $1 AND key = $2
+                 RETURNING (octet_length(key) + length(value))::int8 AS size)
+             UPDATE state_usage SET keys = keys - 1, bytes = bytes - gone.size
+             FROM gone WHERE state_usage.scope = $1",
         )
         .await?;
-    if let Some(row) = tx.query_opt(&statement, &[&scope, &key]).await? {
-        let old_len: i64 = row.get(0);
-        add_usage(&tx, scope, -1, -(key.len() as i64 + old_len)).await?;
-    }
+    // Sent together (one round trip); the delete runs once the lock is held.
+    type Params<'a> = [&'a (dyn tokio_postgres::types::ToSql + Sync)];
+    let (lock_params, remove_params): (&Params, &Params) = (&[&scope], &[&scope, &key]);
+    let (locked, removed) = tokio::join!(
+        tx.query_opt(&lock, lock_params),
+        tx.execute(&remove, remove_params),
+    );
+    locked?;
+    removed?;
     tx.commit().await?;
     Ok(())
 }
@@ -166,6 +105,12 @@ pub async fn delete(
 pub async fn expire(db: &PostgresStorage, prefix: &str, before_ms: i64) -> anyhow::Result<usize> {
     let mut client = db.client().await?;
     let tx = client.transaction().await?;
+    // The scopes' usage rows first, in scope order, as every write locks them.
+    tx.execute(
+        "SELECT 1 FROM state_usage WHERE left(scope, length($1)) = $1 ORDER BY scope FOR UPDATE",
+        &[&prefix],
+    )
+    .await?;
     let rows = tx
         .query(
             "DELETE FROM bot_state
@@ -174,7 +119,7 @@ pub async fn expire(db: &PostgresStorage, prefix: &str, before_ms: i64) -> anyho
             &[&prefix, &before_ms],
         )
         .await?;
-    let mut freed: std::collections::HashMap<String, (i64, i64)> = Default::default();
+    let mut freed: std::collections::BTreeMap<String, (i64, i64)> = Default::default();
     for row in &rows {
         let entry = freed.entry(row.get(0)).or_default();
         entry.0 += 1;

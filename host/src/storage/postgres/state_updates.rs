@@ -5,7 +5,7 @@
 //! Later state calls of this process wait for the updates queued before them, so they see
 //! them, as on SQLite.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -18,11 +18,9 @@ use crate::storage::{StateQuota, StateUpdate, StateUpdated, StateWrite};
 /// Most updates in one batch.
 const MAX_BATCH: usize = 256;
 
+/// An update waiting in the queue, with the callback told its outcome.
 struct Queued {
-    scope: String,
-    key: String,
-    update: StateUpdate,
-    quota: Option<StateQuota>,
+    update: Update,
     done: StateUpdated,
 }
 
@@ -56,10 +54,12 @@ impl StateUpdates {
         done: StateUpdated,
     ) {
         let queued = Queued {
-            scope: scope.to_owned(),
-            key: key.to_owned(),
-            update,
-            quota,
+            update: Update {
+                scope: scope.to_owned(),
+                key: key.to_owned(),
+                merge: update,
+                quota,
+            },
             done,
         };
         // Counted first, so a later call waits for it however the send and the count race.
@@ -89,18 +89,8 @@ async fn apply_batches(
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while receiver.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let count = batch.len();
-        let (updates, done): (Vec<Update>, Vec<StateUpdated>) = batch
-            .drain(..)
-            .map(|q| {
-                let update = Update {
-                    scope: q.scope,
-                    key: q.key,
-                    merge: q.update,
-                    quota: q.quota,
-                };
-                (update, q.done)
-            })
-            .unzip();
+        let (updates, done): (Vec<Update>, Vec<StateUpdated>) =
+            batch.drain(..).map(|q| (q.update, q.done)).unzip();
         let outcomes = match apply(&pool, updates).await {
             Ok(outcomes) => outcomes,
             Err(e) => {
@@ -138,8 +128,21 @@ struct Usage {
 async fn apply(pool: &Pool, batch: Vec<Update>) -> anyhow::Result<Vec<anyhow::Result<StateWrite>>> {
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
-    let scopes: Vec<&str> = batch.iter().map(|q| q.scope.as_str()).collect();
     let keys: Vec<&str> = batch.iter().map(|q| q.key.as_str()).collect();
+    let scopes: Vec<&str> = batch.iter().map(|q| q.scope.as_str()).collect();
+    // Every state write locks its scopes' usage rows first, in scope order: writes to one
+    // scope (on any replica) are counted one after the other, and cannot deadlock.
+    let mut locked: Vec<&str> = scopes.clone();
+    locked.sort_unstable();
+    locked.dedup();
+    let lock_usage = tx
+        .prepare_cached(
+            "INSERT INTO state_usage (scope, keys, bytes)
+             SELECT s, 0, 0 FROM unnest($1::text[]) WITH ORDINALITY AS u(s, n) ORDER BY n
+             ON CONFLICT (scope) DO UPDATE SET keys = state_usage.keys
+             RETURNING scope, keys, bytes",
+        )
+        .await?;
     // One index lookup per pair (a join the planner could turn into a scan of the table).
     let read_values = tx
         .prepare_cached(
@@ -148,21 +151,16 @@ async fn apply(pool: &Pool, batch: Vec<Update>) -> anyhow::Result<Vec<anyhow::Re
                  SELECT value FROM bot_state b WHERE b.scope = u.scope AND b.key = u.key) AS s",
         )
         .await?;
-    let read_usage = tx
-        .prepare_cached("SELECT scope, keys, bytes FROM state_usage WHERE scope = ANY($1)")
-        .await?;
     type Params<'a> = [&'a (dyn tokio_postgres::types::ToSql + Sync)];
-    let (values_params, usage_params): (&Params, &Params) = (&[&scopes, &keys], &[&scopes]);
-    // Sent together (one round trip).
-    let (values, usage) = tokio::join!(
+    let (usage_params, values_params): (&Params, &Params) = (&[&locked], &[&scopes, &keys]);
+    // Sent together (one round trip); the server reads the values once the locks are held,
+    // so it sees every write committed before.
+    let (usage, values) = tokio::join!(
+        tx.query(&lock_usage, usage_params),
         tx.query(&read_values, values_params),
-        tx.query(&read_usage, usage_params),
     );
-    let mut stored: HashMap<(String, String), Vec<u8>> = values?
-        .into_iter()
-        .map(|row| ((row.get(0), row.get(1)), row.get(2)))
-        .collect();
-    let mut usage: HashMap<String, Usage> = usage?
+    // Ordered: rows are written in key order too.
+    let mut usage: BTreeMap<String, Usage> = usage?
         .into_iter()
         .map(|row| {
             let usage = Usage {
@@ -173,7 +171,11 @@ async fn apply(pool: &Pool, batch: Vec<Update>) -> anyhow::Result<Vec<anyhow::Re
             (row.get(0), usage)
         })
         .collect();
-    let mut changed: HashSet<(String, String)> = HashSet::new();
+    let mut stored: HashMap<(String, String), Vec<u8>> = values?
+        .into_iter()
+        .map(|row| ((row.get(0), row.get(1)), row.get(2)))
+        .collect();
+    let mut changed: BTreeSet<(String, String)> = BTreeSet::new();
     let mut outcomes = Vec::with_capacity(batch.len());
     for queued in batch {
         let location = (queued.scope, queued.key);
@@ -185,7 +187,9 @@ async fn apply(pool: &Pool, batch: Vec<Update>) -> anyhow::Result<Vec<anyhow::Re
         let old_len = old.map(|old| old.len() as i64);
         let (keys_delta, bytes_delta) =
             state::usage_delta(&location.1, old_len, value.len() as i64);
-        let scope = usage.entry(location.0.clone()).or_default();
+        let scope = usage
+            .get_mut(&location.0)
+            .expect("every scope's usage is locked");
         let (keys_now, bytes_now) = (
             scope.keys + scope.keys_delta,
             scope.bytes + scope.bytes_delta,
