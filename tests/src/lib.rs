@@ -75,6 +75,7 @@ pub fn tenant_with_store(
         limits,
         http: Default::default(),
         warm: Default::default(),
+        long_run: Default::default(),
     })
 }
 

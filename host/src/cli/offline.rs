@@ -100,6 +100,7 @@ impl OfflineBot {
             limits: Limits::default(),
             http: Default::default(),
             warm: Default::default(),
+            long_run: Default::default(),
         });
         Ok(Self {
             loaded,

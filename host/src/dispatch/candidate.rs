@@ -226,6 +226,7 @@ fn shadow_env(serving: &TenantEnv) -> Arc<TenantEnv> {
         limits: serving.limits,
         http: Default::default(),
         warm: Default::default(),
+        long_run: Default::default(),
     })
 }
 

@@ -115,6 +115,7 @@ pub fn build_profile(
             limits: tenant.limits.runtime_limits(),
             http,
             warm: Default::default(),
+            long_run: Default::default(),
         }),
         client,
         webhook_token,

@@ -10,7 +10,6 @@ use wasmtime_wasi_http::{WasiHttpCtxView, WasiHttpView};
 
 use super::engine::{MAX_CORE_INSTANCES_PER_BOT, MAX_MEMORIES_PER_BOT, MAX_TABLES_PER_BOT};
 use super::output::BoundedOutput;
-use super::pacing::Pace;
 use crate::capabilities::http::OutboundHttp;
 use crate::capabilities::log::{BotLog, LogLevel};
 use crate::capabilities::state::BotState;
@@ -42,8 +41,6 @@ pub struct HostState {
     pub deadline: Instant,
     /// Lines logged so far.
     pub log: BotLog,
-    /// Its share of the CPU when it runs long (set by the runtime; unpaced when `None`).
-    pub pace: Option<Pace>,
     stdout: BoundedOutput,
     stderr: BoundedOutput,
 }
@@ -102,7 +99,6 @@ impl HostState {
             session_id,
             deadline,
             log,
-            pace: None,
             stdout,
             stderr,
         }

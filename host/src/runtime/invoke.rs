@@ -9,7 +9,7 @@ use wasmtime::{Engine, Store, StoreContextMut, Trap, UpdateDeadline};
 
 use super::engine::{EPOCH_TICK, EngineSettings, build_engine};
 use super::host_state::HostState;
-use super::pacing::{LongRuns, Pace};
+use super::pacing::{self, Ran};
 use super::plugin::{Plugin, PluginError, PluginKind};
 use super::tenant::{Limits, TenantEnv};
 use super::warm::{WarmInstance, WarmSlots};
@@ -104,7 +104,6 @@ pub struct Runtime {
     engine: Engine,
     linker: Arc<Linker<HostState>>,
     warm_slots: Arc<WarmSlots>,
-    long_runs: Arc<LongRuns>,
 }
 
 impl Runtime {
@@ -118,7 +117,6 @@ impl Runtime {
             engine,
             linker: Arc::new(linker),
             warm_slots: WarmSlots::new(settings.warm_instances as usize),
-            long_runs: LongRuns::new(LongRuns::lanes_for_this_machine(), EPOCH_TICK),
         })
     }
 
@@ -144,22 +142,24 @@ impl Runtime {
 
     /// Runs `event` (with its `context`) through `plugin` for `tenant`, and checks the number
     /// of activities returned against the tenant's limit. The bot runs on the calling task,
-    /// yielding to the executor every epoch tick, and is stopped at its deadline whether it
-    /// computes or waits in a host call (a sleep, a poll). Call it within a tokio runtime.
+    /// yielding to the executor every epoch tick, until it goes long (`pacing.rs`): then on
+    /// the long-run pool. It is stopped at its deadline whether it computes or waits in a host
+    /// call (a sleep, a poll). Call it within a tokio runtime.
     pub async fn handle(
         &self,
         plugin: &Plugin,
         tenant: &Arc<TenantEnv>,
-        context: &Context,
-        event: &Event,
+        context: Context,
+        event: Event,
     ) -> BotRun {
         let started = Instant::now();
         let session_id = context.session_id;
+        let language = context.language.clone();
         let pre = match &plugin.kind {
-            PluginKind::Wasm(pre) => pre,
+            PluginKind::Wasm(pre) => pre.clone(),
             PluginKind::Native(bot) => {
                 let result = bot
-                    .handle(tenant, context, event)
+                    .handle(tenant, &context, &event)
                     .map_err(BotError::Refused)
                     .and_then(|returned| within_count(returned, &tenant.limits));
                 return BotRun {
@@ -167,7 +167,7 @@ impl Runtime {
                     logs: Vec::new(),
                     dropped_logs: 0,
                     duration: started.elapsed(),
-                    language: context.language.clone(),
+                    language,
                     http: HttpCounts::default(),
                 };
             }
@@ -186,28 +186,45 @@ impl Runtime {
             None => {
                 let mut store =
                     Store::new(&self.engine, HostState::new(tenant.clone(), session_id));
-                store.data_mut().pace = Some(Pace::new(self.long_runs.clone()));
                 store.limiter(|state| &mut state.memory);
                 store.epoch_deadline_callback(yield_until_deadline);
                 (store, None, Instant::now(), 0)
             }
         };
         let limit = tenant.limits.timeout;
-        store.data_mut().deadline = started + limit;
+        let deadline = started + limit;
+        store.data_mut().deadline = deadline;
         store.set_epoch_deadline(1);
-        // The epoch callback stops a computing bot at its deadline; this stops one that waits
-        // in a host call (its future is dropped, and so is the instance).
-        let outcome = tokio::time::timeout(
-            limit + EPOCH_TICK,
-            self.call(pre, &mut store, warm_bot, context, event),
-        )
-        .await
-        .unwrap_or(Err(CallFailure::Bot(BotError::Timeout(limit))));
+        let run = async move {
+            // The epoch callback stops a computing bot at its deadline; this stops one that
+            // waits in a host call (its future is dropped, and the instance is not reused).
+            let outcome = tokio::time::timeout(
+                limit + EPOCH_TICK,
+                call(&pre, &mut store, warm_bot, &context, &event),
+            )
+            .await
+            .unwrap_or(Err(CallFailure::Bot(BotError::Timeout(limit))));
+            (store, outcome)
+        };
+        let Some(Ran {
+            output: (mut store, outcome),
+            long,
+        }) = pacing::run(tenant.long_run.recently_long(), deadline, run).await
+        else {
+            // A long run the pool did not get to stop in time: answered now, torn down there.
+            tenant.long_run.record(true);
+            return BotRun {
+                result: Err(BotError::Timeout(limit)),
+                logs: Vec::new(),
+                dropped_logs: 0,
+                duration: started.elapsed(),
+                language,
+                http: HttpCounts::default(),
+            };
+        };
         let duration = started.elapsed();
         let state = store.data_mut();
-        if let Some(pace) = &mut state.pace {
-            pace.finish();
-        }
+        tenant.long_run.record(long);
         state.drain_output();
         let (logs, dropped_logs) = state.log.take_lines();
         let http = state.http.take_counts();
@@ -238,38 +255,37 @@ impl Runtime {
             logs,
             dropped_logs,
             duration,
-            language: context.language.clone(),
+            language,
             http,
         }
     }
+}
 
-    /// Runs the event on `warm` (an instance that served earlier events) or on a new instance
-    /// of `pre`; on success also returns the instance, for reuse.
-    async fn call(
-        &self,
-        pre: &BotPre<HostState>,
-        store: &mut Store<HostState>,
-        warm: Option<Bot>,
-        context: &Context,
-        event: &Event,
-    ) -> Result<(Vec<Activity>, Bot), CallFailure> {
-        let bot = match warm {
-            Some(bot) => bot,
-            None => pre
-                .instantiate_async(&mut *store)
-                .await
-                .map_err(CallFailure::Instantiate)?,
-        };
-        let returned = bot
-            .wasmbot_bot_handler()
-            .call_handle(&mut *store, context, event)
+/// Runs the event on `warm` (an instance that served earlier events) or on a new instance of
+/// `pre`; on success also returns the instance, for reuse.
+async fn call(
+    pre: &BotPre<HostState>,
+    store: &mut Store<HostState>,
+    warm: Option<Bot>,
+    context: &Context,
+    event: &Event,
+) -> Result<(Vec<Activity>, Bot), CallFailure> {
+    let bot = match warm {
+        Some(bot) => bot,
+        None => pre
+            .instantiate_async(&mut *store)
             .await
-            .map_err(CallFailure::Trap)?
-            .map_err(|e| CallFailure::Bot(BotError::Refused(e)))?;
-        let limits = store.data().tenant.limits;
-        let activities = within_count(returned, &limits).map_err(CallFailure::Bot)?;
-        Ok((activities, bot))
-    }
+            .map_err(CallFailure::Instantiate)?,
+    };
+    let returned = bot
+        .wasmbot_bot_handler()
+        .call_handle(&mut *store, context, event)
+        .await
+        .map_err(CallFailure::Trap)?
+        .map_err(|e| CallFailure::Bot(BotError::Refused(e)))?;
+    let limits = store.data().tenant.limits;
+    let activities = within_count(returned, &limits).map_err(CallFailure::Bot)?;
+    Ok((activities, bot))
 }
 
 /// The bot's activities, unless there are more than the tenant's limit allows.
@@ -285,8 +301,8 @@ fn within_count(returned: Vec<Activity>, limits: &Limits) -> Result<Vec<Activity
 }
 
 /// Called at every epoch tick while the bot runs: past the deadline the bot traps with
-/// [`Trap::Interrupt`]; before it, it yields to the executor so other tasks run, pausing
-/// first when long runs are sharing the CPU (`pacing.rs`).
+/// [`Trap::Interrupt`]; before it, the bot yields to the executor so other tasks run (and a run
+/// that has computed for long moves to the long-run pool, `pacing.rs`).
 fn yield_until_deadline(
     mut store: StoreContextMut<'_, HostState>,
 ) -> wasmtime::Result<UpdateDeadline> {
@@ -294,15 +310,7 @@ fn yield_until_deadline(
     if Instant::now() >= state.deadline {
         return Err(Trap::Interrupt.into());
     }
-    let pause = state.pace.as_mut().map_or(Duration::ZERO, Pace::next_slice);
-    if pause.is_zero() {
-        Ok(UpdateDeadline::Yield(1))
-    } else {
-        Ok(UpdateDeadline::YieldCustom(
-            1,
-            Box::pin(tokio::time::sleep(pause)),
-        ))
-    }
+    Ok(UpdateDeadline::Yield(1))
 }
 
 enum CallFailure {

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::pacing::LongRunRecord;
 use super::warm::{InstanceReuse, WarmPool};
 use crate::capabilities::config::Settings;
 use crate::capabilities::http::TenantHttp;
@@ -72,4 +73,6 @@ pub struct TenantEnv {
     /// Its idle warm instances, when `limits.reuse` allows them (a new configuration starts
     /// with none).
     pub warm: WarmPool,
+    /// Whether its recent runs went long, so its next one starts on the long-run pool.
+    pub long_run: LongRunRecord,
 }

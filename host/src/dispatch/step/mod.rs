@@ -46,7 +46,7 @@ pub async fn run_event(
     };
     let max_bytes = tenant.limits.max_output_bytes;
     runtime
-        .handle(plugin, tenant, &context, &event_to_wit(&event.activity))
+        .handle(plugin, tenant, context, event_to_wit(&event.activity))
         .await
         .convert(|activities| send_bodies(event.session_id, activities, max_bytes))
 }

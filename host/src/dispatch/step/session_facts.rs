@@ -270,6 +270,7 @@ mod tests {
             limits,
             http: Default::default(),
             warm: Default::default(),
+            long_run: Default::default(),
         }
     }
 
