@@ -29,6 +29,10 @@ use crate::config::Secret;
 use appender::Appender;
 use state_updates::StateUpdates;
 
+/// The parameters of one statement, for statements pipelined with `tokio::join!` (each
+/// slice's type must be spelled out there).
+type Params<'a> = [&'a (dyn tokio_postgres::types::ToSql + Sync)];
+
 /// How to reach the database and how replicas share it.
 #[derive(Debug, Clone)]
 pub struct PostgresOptions {

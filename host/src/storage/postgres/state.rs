@@ -2,7 +2,7 @@
 //! locks its scope's usage row, so concurrent writes of one tenant (on any replica) are
 //! counted one after the other.
 
-use super::PostgresStorage;
+use super::{Params, PostgresStorage};
 use crate::storage::{StateQuota, StateWrite};
 
 pub async fn get(db: &PostgresStorage, scope: &str, key: &str) -> anyhow::Result<Option<Vec<u8>>> {
@@ -90,7 +90,6 @@ pub async fn delete(
         )
         .await?;
     // Sent together (one round trip); the delete runs once the lock is held.
-    type Params<'a> = [&'a (dyn tokio_postgres::types::ToSql + Sync)];
     let (lock_params, remove_params): (&Params, &Params) = (&[&scope], &[&scope, &key]);
     let (locked, removed) = tokio::join!(
         tx.query_opt(&lock, lock_params),

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use deadpool_postgres::Pool;
 use tokio::sync::{mpsc, watch};
 
-use super::state;
+use super::{Params, state};
 use crate::storage::{StateQuota, StateUpdate, StateUpdated, StateWrite};
 
 /// Most updates in one batch.
@@ -151,7 +151,6 @@ async fn apply(pool: &Pool, batch: Vec<Update>) -> anyhow::Result<Vec<anyhow::Re
                  SELECT value FROM bot_state b WHERE b.scope = u.scope AND b.key = u.key) AS s",
         )
         .await?;
-    type Params<'a> = [&'a (dyn tokio_postgres::types::ToSql + Sync)];
     let (usage_params, values_params): (&Params, &Params) = (&[&locked], &[&scopes, &keys]);
     // Sent together (one round trip); the server reads the values once the locks are held,
     // so it sees every write committed before.
