@@ -564,5 +564,26 @@ pub async fn run_bench(options: &BenchOptions) -> anyhow::Result<Vec<Figures>> {
             }
         }
     }
+    let externals: Vec<&Figures> = medians
+        .iter()
+        .filter(|f| matches!(f.backend, Backend::External(_)))
+        .collect();
+    for (i, target) in externals.iter().enumerate() {
+        if let Some(plain) = rate(Variant::Plain) {
+            println!(
+                "{} / plain service delivered per second: {:.2}",
+                label(target.variant, target.backend, false),
+                target.delivered_per_sec / plain
+            );
+        }
+        for other in &externals[i + 1..] {
+            println!(
+                "{} / {} delivered per second: {:.2}",
+                label(target.variant, target.backend, false),
+                label(other.variant, other.backend, false),
+                target.delivered_per_sec / other.delivered_per_sec
+            );
+        }
+    }
     Ok(medians)
 }

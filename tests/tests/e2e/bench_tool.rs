@@ -117,9 +117,10 @@ async fn a_bench_run_on_postgres_with_two_replicas_delivers_what_it_acknowledged
     }
 }
 
-/// `wasmbot bench --bot none --target URL`: the load goes to a real `wasmbot serve` whose
-/// mluvii is the bench's sink; everything acknowledged is delivered and reported, and the
-/// report does not show the webhook token.
+/// `wasmbot bench --bot none --target URL --target URL`: the load goes to a real `wasmbot
+/// serve` (here given twice) whose mluvii is the bench's sink; everything acknowledged is
+/// delivered and reported, the targets are compared, and the report does not show the webhook
+/// token.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bench_run_against_an_external_server_reports_its_deliveries() {
     let sink = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -145,6 +146,8 @@ async fn a_bench_run_against_an_external_server_reports_its_deliveries() {
         ])
         .arg("--target")
         .arg(server.webhook("acme"))
+        .arg("--target")
+        .arg(server.webhook("acme"))
         .arg("--sink-listen")
         .arg(sink_address.to_string())
         .output()
@@ -167,4 +170,10 @@ async fn a_bench_run_against_an_external_server_reports_its_deliveries() {
         stdout.contains("delivered per second (median): target"),
         "{stdout}"
     );
+    let comparison = stdout
+        .lines()
+        .find(|l| l.contains("/webhook/acme / target ") && l.contains("delivered per second: "))
+        .unwrap_or_else(|| panic!("the targets are not compared: {stdout}"));
+    let ratio: f64 = comparison.rsplit(": ").next().unwrap().parse().unwrap();
+    assert!(ratio > 0.0, "{comparison}");
 }
